@@ -1,0 +1,1 @@
+"""Coding-agent adapters (argv, env, output parsing) and the one process runner."""

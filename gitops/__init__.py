@@ -1,0 +1,1 @@
+"""Git operations through GitPython: worktrees, branches, commits, stacking, the repository lock."""
