@@ -12,6 +12,7 @@ numbers in ``Plan.source`` so that every error can name ``file:line``.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from enum import Enum
 from pathlib import Path
@@ -150,3 +151,11 @@ class Plan(BaseModel):
             if any(task.id == task_id for task in phase.tasks):
                 return phase
         raise KeyError(task_id)
+
+    def default_run_id(self) -> str:
+        """The plan's own run id, else 6 hex characters derived from its source path (so running
+        the same plan file again resumes the same run), else from its name."""
+        if self.run_id:
+            return self.run_id
+        origin = str(self.source.resolve()) if self.source else self.name
+        return hashlib.sha256(origin.encode()).hexdigest()[:6]

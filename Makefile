@@ -1,0 +1,25 @@
+# The two commands of the README: `make demo` runs the main job on the bundled example,
+# `make test` runs the tests. Both create the environment first (pinned by constraints.txt).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+
+.PHONY: demo test bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.installed
+	PATH="$(BIN):$$PATH" bash examples/demo.sh
+
+test: $(VENV)/.installed
+	PATH="$(BIN):$$PATH" $(BIN)/pytest -q
+
+bench: $(VENV)/.installed
+	PATH="$(BIN):$$PATH" $(BIN)/python benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,188 @@
+"""The status of a plan run: the model, its JSON file, and the one-line progress display.
+
+The file lives at ``<git common dir>/planflow/runs/{run_id}/status.json`` (see
+``status_path``) and is rewritten atomically on every change, so ``planflow status`` and the
+progress display can read it from another thread or process at any time. The public JSON is
+the architecture guide's shape (``run_id``, ``status``, ``phase``, ``completed_tasks``,
+``failed_tasks``, ``output``) plus ``tasks``, ``stack`` and ``conflict``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from planning.models import Plan
+
+PROGRESS_MARKS = {"running": "*", "done": "+", "failed": "x", "skipped": "-", "pending": "o"}
+"""One character per task state on the progress line (the seeds' convention)."""
+
+
+class TaskState(str, Enum):
+    """Where a task is in a run."""
+
+    pending = "pending"
+    running = "running"
+    done = "done"
+    failed = "failed"
+    skipped = "skipped"
+
+
+class TaskStatus(BaseModel):
+    """One task of a run: ``duration_s`` in seconds; ``cached`` when the result came from the
+    cache without calling an agent; ``error`` the failure text."""
+
+    id: str
+    name: str
+    phase: int
+    state: TaskState = TaskState.pending
+    branch: str | None = None
+    commit: str | None = None
+    duration_s: float | None = None
+    log_path: str | None = None
+    cached: bool = False
+    error: str | None = None
+
+
+class RunStatus(BaseModel):
+    """A whole run. ``status``: running, completed or failed; ``phase``: the current phase label;
+    ``stack``: the stacked branches in order, base first; times are UNIX seconds."""
+
+    run_id: str
+    plan: str
+    status: Literal["running", "completed", "failed"] = "running"
+    phase: str | None = None
+    base: str | None = None
+    output: str = ""
+    conflict: str | None = None
+    stack: list[str] = Field(default_factory=list)
+    tasks: list[TaskStatus] = Field(default_factory=list)
+    started_at: float = Field(default_factory=time.time)
+    finished_at: float | None = None
+
+    @classmethod
+    def for_plan(cls, plan: Plan, run_id: str, base: str) -> RunStatus:
+        """A fresh status with every task of ``plan`` pending."""
+        tasks = [
+            TaskStatus(id=task.id, name=task.slug, phase=phase.number)
+            for phase in plan.phases
+            for task in phase.tasks
+        ]
+        return cls(run_id=run_id, plan=str(plan.source or plan.name), base=base, tasks=tasks)
+
+    def task(self, task_id: str) -> TaskStatus:
+        """The status of task ``task_id``; KeyError when the run has no such task."""
+        for task in self.tasks:
+            if task.id == task_id:
+                return task
+        raise KeyError(task_id)
+
+    def public(self) -> dict[str, Any]:
+        """The JSON users ask for (architecture guide), with the per-task detail appended."""
+        def brief(task: TaskStatus) -> dict[str, Any]:
+            entry = {"id": task.id, "name": task.name, "branch": task.branch}
+            return entry | ({"error": task.error} if task.error else {})
+
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "phase": self.phase,
+            "completed_tasks": [brief(t) for t in self.tasks if t.state == TaskState.done],
+            "failed_tasks": [brief(t) for t in self.tasks if t.state == TaskState.failed],
+            "output": self.output,
+            "conflict": self.conflict,
+            "stack": self.stack,
+            "plan": self.plan,
+            "tasks": [t.model_dump(mode="json") for t in self.tasks],
+        }
+
+    def progress_line(self) -> str:
+        """``Phase 2: 2.1 * 2.2 + 2.3 o`` for the current phase (``*`` running, ``+`` done,
+        ``x`` failed, ``-`` skipped, ``o`` pending); the run's status when no phase is current."""
+        phase_number = None
+        for task in self.tasks:
+            if task.state in (TaskState.running, TaskState.failed):
+                phase_number = task.phase
+                break
+        if phase_number is None:
+            pending = [t.phase for t in self.tasks if t.state == TaskState.pending]
+            phase_number = pending[0] if pending and self.status == "running" else None
+        if phase_number is None:
+            return f"{self.status}: {self.output}".strip()
+        marks = " ".join(
+            f"{t.id} {PROGRESS_MARKS[t.state.value]}" for t in self.tasks if t.phase == phase_number
+        )
+        return f"Phase {phase_number}: {marks}"
+
+
+def status_path(state_dir: Path, run_id: str) -> Path:
+    """``<state_dir>/runs/{run_id}/status.json``; ``state_dir`` is the repository's
+    ``<git common dir>/planflow``."""
+    return state_dir / "runs" / run_id / "status.json"
+
+
+class StatusStore:
+    """Thread-safe holder of one run's ``RunStatus`` that rewrites its JSON file on every change.
+
+    ``path``: the status.json file (parents are created). Writes go to a temporary file first
+    and are moved into place, so readers never see half a file.
+    """
+
+    def __init__(self, path: Path, status: RunStatus) -> None:
+        self.path = path
+        self.status = status
+        self._lock = threading.Lock()
+        self._write()
+
+    def update(self, **fields: Any) -> None:
+        """Set run-level fields (``status``, ``phase``, ``output``, ...) and write the file."""
+        with self._lock:
+            for name, value in fields.items():
+                setattr(self.status, name, value)
+            self._write()
+
+    def update_task(self, task_id: str, **fields: Any) -> None:
+        """Set fields of task ``task_id`` (``state``, ``branch``, ...) and write the file."""
+        with self._lock:
+            task = self.status.task(task_id)
+            for name, value in fields.items():
+                setattr(task, name, value)
+            self._write()
+
+    def _write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(self.status.model_dump_json(indent=2))
+        os.replace(tmp, self.path)
+
+
+_STORES: dict[Path, StatusStore] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def register_store(store: StatusStore) -> StatusStore:
+    """Make ``store`` the one ``open_store(store.path)`` returns in this process."""
+    with _STORES_LOCK:
+        _STORES[store.path] = store
+    return store
+
+
+def open_store(path: Path) -> StatusStore:
+    """The store registered for ``path`` in this process, else one loaded from the file
+    (FileNotFoundError when there is none)."""
+    with _STORES_LOCK:
+        if path not in _STORES:
+            _STORES[path] = StatusStore(path, read_status(path))
+        return _STORES[path]
+
+
+def read_status(path: Path) -> RunStatus:
+    """Load a status file; FileNotFoundError when the run has none, ValueError when corrupt."""
+    return RunStatus.model_validate(json.loads(path.read_text()))

@@ -1,0 +1,51 @@
+"""Why a plan task run failed.
+
+    TaskRunError          a plan task did not produce verified work; keeps its worktree and branch
+    ├── AgentFailed       the agent exited non-zero or timed out (retried)
+    ├── GateFailed        a quality-gate command failed in the task's worktree (retried)
+    └── NoChanges         the agent changed no file and the task does not allow that (not retried)
+
+Every error carries the task id, the worktree and branch where the work stays, the log path
+and the last output, so the message says what, where and what next.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TaskRunError(Exception):
+    """Base of task failures. ``retryable`` tells ``should_retry`` whether another attempt can help."""
+
+    retryable = False
+
+    def __init__(self, task_id: str, what: str, worktree: Path, branch: str, log_path: Path | None,
+                 output: str = "") -> None:
+        self.task_id = task_id
+        self.what = what
+        self.worktree = worktree
+        self.branch = branch
+        self.log_path = log_path
+        self.output = output
+        text = f"task {task_id}: {what}; worktree {worktree} and branch {branch} are kept"
+        if log_path:
+            text += f"; log: {log_path}"
+        if output.strip():
+            text += "\n--- last output ---\n" + output.strip()[-2000:]
+        super().__init__(text)
+
+
+class AgentFailed(TaskRunError):
+    """The agent exited non-zero or was killed at its timeout."""
+
+    retryable = True
+
+
+class GateFailed(TaskRunError):
+    """A quality-gate command exited non-zero."""
+
+    retryable = True
+
+
+class NoChanges(TaskRunError):
+    """The agent finished but changed nothing."""

@@ -1,0 +1,172 @@
+"""``run_plan_task``: one plan task as a retried, cached Prefect task.
+
+worktree from base -> agent -> commit on the task branch -> quality gates -> remove worktree.
+
+The agent's work is committed before the gates run, so a failed gate loses nothing: the
+commit stays on the task branch and the worktree stays for inspection. The next attempt
+salvages both (``Repository.prepare_worktree``) and starts again from the base.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.context import TaskRunContext
+from pydantic import BaseModel
+
+from agents.base import AgentRequest, run_agent
+from agents.process import base_env, run_process
+from agents.prompt import build_prompt
+from agents.registry import get_agent
+from gitops.names import branch_name, worktree_path
+from gitops.repo import open_repository
+from planning.models import PlanTask
+from planning.status import TaskState, open_store
+from tasks.defaults import DEFAULT_RETRIES, WorkKeyPolicy, result_storage
+from tasks.errors import AgentFailed, GateFailed, NoChanges
+
+
+class TaskSpec(BaseModel):
+    """Everything one plan-task run needs.
+
+    ``repo``: the repository path; ``base``: the commit sha the task starts from; ``agent`` and
+    ``agent_command``: the agent name and the shell agent's fallback command; ``timeout_s``: the
+    agent's and each gate's limit in seconds; ``run_gates``: run the task's quality gates;
+    ``status_path``: the run's status file, where the task marks itself running.
+    """
+
+    run_id: str
+    repo: Path
+    plan_name: str
+    plan_path: Path | None = None
+    spec_path: str | None = None
+    task: PlanTask
+    base: str
+    agent: str = "shell"
+    agent_command: str | None = None
+    timeout_s: float = 1800.0
+    run_gates: bool = True
+    status_path: Path | None = None
+
+    def cache_parts(self) -> dict[str, Any]:
+        """What defines the work (the cache key): the task's content, its base commit, the
+        agent configuration and the run id; not paths or line numbers."""
+        return {
+            "run_id": self.run_id,
+            "task": self.task.model_dump(mode="json", exclude={"line"}),
+            "base": self.base,
+            "agent": [self.task.agent or self.agent, self.agent_command],
+            "gates": self.run_gates,
+        }
+
+
+class TaskOutcome(BaseModel):
+    """A finished task: ``commit`` on ``branch`` (before stacking), ``files_changed`` relative to
+    ``base``, ``duration_s`` in seconds, the agent's ``log_path`` and final ``message``."""
+
+    task_id: str
+    branch: str
+    base: str
+    commit: str
+    files_changed: list[str]
+    duration_s: float
+    log_path: Path
+    message: str = ""
+    attempts: int = 1
+
+
+def should_retry(task_obj: Any, task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn``: retry agent crashes, timeouts and failed gates, not
+    plan or configuration errors."""
+    try:
+        state.result()
+    except Exception as exc:  # the task's own exception, re-raised by Prefect
+        return bool(getattr(exc, "retryable", False))
+    return False
+
+
+def _attempt() -> int:
+    context = TaskRunContext.get()
+    return context.task_run.run_count if context else 1
+
+
+@task(
+    name="run-plan-task",
+    task_run_name="task-{spec.task.id}",
+    cache_policy=WorkKeyPolicy(param="spec"),
+    persist_result=True,
+    result_storage=result_storage(),
+    retries=DEFAULT_RETRIES,
+    retry_condition_fn=should_retry,
+)
+def run_plan_task(spec: TaskSpec) -> TaskOutcome:
+    """Run one plan task in its own worktree and commit the result on its branch.
+
+    Returns a ``TaskOutcome``. Raises ``AgentFailed``, ``GateFailed`` or ``NoChanges`` (worktree
+    and branch kept), ``AgentConfigError`` when the agent cannot be built, ``GitError`` when git fails.
+    """
+    started = time.monotonic()
+    plan_task = spec.task
+    repo = open_repository(spec.repo)
+    branch = branch_name(spec.run_id, plan_task)
+    worktree = worktree_path(repo.root, spec.run_id, plan_task.ref_id)
+    logs = repo.state_dir / "runs" / spec.run_id / "logs"
+    attempt = _attempt()
+    if spec.status_path:
+        open_store(spec.status_path).update_task(plan_task.id, state=TaskState.running)
+    log_path = logs / f"task-{plan_task.ref_id}.attempt-{attempt}.log"
+
+    repo.prepare_worktree(worktree, branch, spec.base)
+    agent = get_agent(plan_task.agent or spec.agent, spec.agent_command)
+    request = AgentRequest(
+        run_id=spec.run_id,
+        task=plan_task,
+        prompt=build_prompt(plan_task, spec.plan_name, spec.plan_path, spec.spec_path),
+        worktree=worktree,
+        log_path=log_path,
+        prompt_path=logs / f"task-{plan_task.ref_id}.prompt.md",
+        plan_path=spec.plan_path,
+        timeout_s=spec.timeout_s,
+        attempt=attempt,
+    )
+    result = run_agent(agent, request)
+    if result.status != "succeeded":
+        what = "agent timed out" if result.status == "timeout" else f"agent exited {result.exit_code}"
+        raise AgentFailed(plan_task.id, what, worktree, branch, log_path, result.message)
+
+    commit = repo.commit_all(worktree, f"[{spec.run_id}] task {plan_task.id}: {plan_task.title}")
+    if commit is None and not plan_task.allow_empty:
+        raise NoChanges(plan_task.id, "the agent changed no file", worktree, branch, log_path,
+                        result.message)
+    commit = commit or spec.base
+    if spec.run_gates:
+        _run_gates(spec, worktree, branch, logs / f"task-{plan_task.ref_id}")
+    repo.keep_ref(f"{spec.run_id}/task-{plan_task.ref_id}", commit)
+    repo.remove_worktree(worktree)
+    return TaskOutcome(
+        task_id=plan_task.id,
+        branch=branch,
+        base=spec.base,
+        commit=commit,
+        files_changed=repo.changed_files(spec.base, commit),
+        duration_s=round(time.monotonic() - started, 3),
+        log_path=log_path,
+        message=result.message[-2000:],
+        attempts=attempt,
+    )
+
+
+def _run_gates(spec: TaskSpec, worktree: Path, branch: str, log_stem: Path) -> None:
+    for number, script in enumerate(spec.task.quality_gates, start=1):
+        log_path = log_stem.with_name(f"{log_stem.name}.gate-{number}.log")
+        outcome = run_process(
+            ["bash", "-e", "-c", script], worktree, base_env({}), spec.timeout_s, log_path
+        )
+        if outcome.exit_code != 0:
+            what = f"quality gate {number} failed (exit {outcome.exit_code})"
+            if outcome.timed_out:
+                what = f"quality gate {number} timed out"
+            raise GateFailed(spec.task.id, what, worktree, branch, log_path, outcome.output_tail)
