@@ -1,0 +1,310 @@
+"""``Repository``: the git operations planflow needs, without touching the user's checkout.
+
+Promises:
+
+- the main working tree, its index and HEAD are never changed: all work happens in linked
+  worktrees (under ``<root>/.worktrees/``, excluded via ``.git/info/exclude``) and on branches
+  planflow names;
+- no work is lost: before a branch is moved or a worktree removed, commits that would become
+  unreachable and uncommitted changes are saved under ``refs/planflow/salvage/<name>/<UTC time>``;
+- one git writer at a time per repository: ``Repository.lock()`` (a re-entrant thread lock plus
+  an ``fcntl.flock`` on ``<git common dir>/planflow/repo.lock`` for other processes).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import git
+
+from gitops.command import AUTOMATION_CONFIG, run_git
+from gitops.errors import GitError
+from gitops.stack import StackEntry, stack_branches
+
+__all__ = ["Repository", "StackEntry", "open_repository"]
+
+FALLBACK_IDENTITY = {"NAME": "planflow", "EMAIL": "planflow@localhost"}
+"""Author/committer used when the repository has no ``user.name``/``user.email``."""
+
+_repositories: dict[Path, Repository] = {}
+_repositories_lock = threading.Lock()
+
+
+def open_repository(path: Path | str) -> Repository:
+    """The process-wide ``Repository`` for the git repository containing ``path``.
+
+    Returns the same object for every path inside the same main work tree, so all threads
+    share its lock. Raises ``ValueError`` like ``Repository``.
+    """
+    repo = Repository(Path(path))
+    with _repositories_lock:
+        return _repositories.setdefault(repo.root, repo)
+
+
+class Repository:
+    """A git repository with a work tree; see the module docstring for what it promises.
+
+    Attributes: ``root`` (top of the main work tree), ``state_dir``
+    (``<git common dir>/planflow``, created), ``common_dir`` (the shared ``.git`` directory).
+    """
+
+    def __init__(self, path: Path) -> None:
+        """Open the repository containing ``path`` (any path inside the main or a linked work tree)
+        and make sure ``.worktrees/`` is in ``<git common dir>/info/exclude``.
+
+        Raises ``ValueError`` when ``path`` is not inside a git work tree, the repository is
+        bare, or HEAD has no commit yet.
+        """
+        try:
+            found = git.Repo(path, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as error:
+            raise ValueError(f"{path} is not inside a git repository") from error
+        if found.bare or found.working_tree_dir is None:
+            raise ValueError(f"{path} is in a bare git repository; planflow needs a work tree")
+        self.common_dir = Path(found.common_dir).resolve()
+        main = self._worktrees(Path(found.working_tree_dir))[0]
+        if main[1] == "bare":
+            raise ValueError(f"the main worktree of {path} is bare; planflow needs a work tree")
+        self.root = main[0]
+        self.state_dir = self.common_dir / "planflow"
+        self.state_dir.mkdir(exist_ok=True)
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._lock_fd = -1
+        if self.resolve("HEAD") is None:
+            raise ValueError(f"{self.root} has no commit yet (HEAD is unborn); make a first commit")
+        self._exclude_worktrees_dir()
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the repository lock (re-entrant within a thread; blocks other threads and processes)."""
+        with self._thread_lock:
+            if self._depth == 0:
+                fd = os.open(self.state_dir / "repo.lock", os.O_RDWR | os.O_CREAT, 0o644)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._lock_fd = fd
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    os.close(self._lock_fd)  # closing releases the flock
+                    self._lock_fd = -1
+
+    def head_sha(self) -> str:
+        """The commit the main work tree's HEAD points at. Raises ``GitError``."""
+        return self._git("read HEAD", "rev-parse", "--verify", "HEAD^{commit}")
+
+    def resolve(self, ref: str) -> str | None:
+        """The commit sha ``ref`` (branch, tag, sha, ``HEAD~2``...) names, or None when it names
+        no commit. Raises ``GitError`` when git fails otherwise."""
+        try:
+            return self._git(
+                f"resolve {ref}", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
+            )
+        except GitError as error:
+            if error.exit_code == 1:
+                return None
+            raise
+
+    def require_commit(self, ref: str) -> str:
+        """Like ``resolve`` but raises ``ValueError`` when ``ref`` names no commit."""
+        sha = self.resolve(ref)
+        if sha is None:
+            raise ValueError(f"{ref!r} names no commit in {self.root}")
+        return sha
+
+    def commit_exists(self, sha: str) -> bool:
+        """True when commit ``sha`` is in the object database."""
+        return self.resolve(sha) is not None
+
+    def branch_worktree(self, branch: str) -> Path | None:
+        """The worktree (main or linked) that has ``branch`` checked out, or None."""
+        ref = f"refs/heads/{branch}"
+        return next((path for path, head in self._worktrees(self.root) if head == ref), None)
+
+    def prepare_worktree(self, path: Path, branch: str, base: str) -> Path:
+        """Create a fresh worktree at ``path`` on ``branch``, which is (re)set to commit ``base``.
+
+        Under the lock: prunes stale worktree entries; salvages and removes a worktree already
+        at ``path``; salvages ``branch``'s old tip when it holds commits ``base`` lacks; then
+        ``git worktree add -B``. Returns the worktree path (absolute). Raises ``ValueError`` when
+        ``base`` is no commit or another worktree (e.g. the user's) has ``branch`` checked out,
+        ``GitError`` when git fails (e.g. ``path`` exists and is not a worktree).
+        """
+        path = Path(path).resolve()
+        with self.lock():
+            self.remove_worktree(path)  # also prunes stale worktree entries
+            base_sha = self.require_commit(base)
+            holder = self.branch_worktree(branch)
+            if holder is not None:
+                raise ValueError(f"branch {branch} is checked out in {holder}; planflow will not reset it")
+            old = self.resolve(f"refs/heads/{branch}")
+            if old is not None and old != base_sha:
+                self._salvage_commit(branch, old, new=base_sha)
+            self._git(f"create worktree {path}", "worktree", "add", "-B", branch, str(path), base_sha)
+        return path
+
+    def commit_all(self, worktree: Path, message: str) -> str | None:
+        """Stage everything in linked worktree ``worktree`` and commit it with ``message``.
+
+        Uses ``planflow <planflow@localhost>`` for whatever of ``user.name``/``user.email`` is
+        not configured (through the environment; the config is not changed). User hooks and
+        signing are off. Returns the new commit sha, or None when nothing changed. Raises
+        ``ValueError`` when ``worktree`` is not a linked worktree, ``GitError``.
+        """
+        worktree = self._linked_worktree(worktree)
+        with self.lock():
+            run_git(worktree, "stage changes", "add", "-A")
+            tree = run_git(worktree, "write tree", "write-tree")
+            if tree == run_git(worktree, "read HEAD tree", "rev-parse", "HEAD^{tree}"):
+                return None
+            run_git(worktree, "commit", *AUTOMATION_CONFIG, "commit", "-q", "-m", message,
+                    env=self._identity_env(worktree))
+            return run_git(worktree, "read new commit", "rev-parse", "HEAD")
+
+    def changed_files(self, base: str, tip: str) -> list[str]:
+        """Paths that differ between commits ``base`` and ``tip`` (renames as delete + add), sorted.
+        Raises ``GitError``."""
+        out = self._git("list changed files", "diff", "--name-only", "--no-renames", "-z",
+                        "--end-of-options", base, tip)
+        return sorted(name for name in out.split("\0") if name)
+
+    def remove_worktree(self, path: Path) -> None:
+        """Remove linked worktree ``path`` after salvaging its uncommitted changes (and a
+        detached HEAD no ref contains). No-op when no worktree is at ``path``. Raises
+        ``ValueError`` for the main work tree, ``GitError``."""
+        path = Path(path).resolve()
+        with self.lock():
+            self._git("prune worktrees", "worktree", "prune")
+            if path not in {p for p, _ in self._worktrees(self.root)[1:]}:
+                if path == self.root:
+                    raise ValueError(f"{path} is the main work tree; planflow never removes it")
+                return
+            self._salvage_worktree(path)
+            self._git(f"remove worktree {path}", "worktree", "remove", "--force", str(path))
+
+    def set_branch(self, branch: str, sha: str) -> None:
+        """Create ``refs/heads/<branch>`` at commit ``sha`` or move it there, salvaging an old tip
+        whose commits ``sha`` lacks. Raises ``ValueError`` when a worktree has ``branch``
+        checked out (moving it would change that checkout), ``GitError``."""
+        with self.lock():
+            holder = self.branch_worktree(branch)
+            if holder is not None:
+                raise ValueError(f"branch {branch} is checked out in {holder}; remove that worktree first")
+            old = self.resolve(f"refs/heads/{branch}")
+            if old is not None and old != sha:
+                self._salvage_commit(branch, old, new=sha)
+            self._git(f"set branch {branch}", "update-ref", "-m", "planflow", f"refs/heads/{branch}", sha)
+
+    def keep_ref(self, name: str, sha: str) -> None:
+        """Point ``refs/planflow/<name>`` at ``sha`` so the commit stays reachable. Raises ``GitError``."""
+        with self.lock():
+            self._git(f"keep ref {name}", "update-ref", "-m", "planflow", f"refs/planflow/{name}", sha)
+
+    def stack(self, base: str, entries: list[StackEntry], scratch: Path) -> list[str]:
+        """Stack the entries' branches in order on ``base``: base -> e1 -> e2 -> ...
+
+        Each entry's own commits (those of its ``tip`` not in ``base`` nor in an earlier entry's
+        ``tip``) are cherry-picked onto the previous entry's new tip in a temporary detached
+        worktree at ``scratch`` (removed afterwards), keeping the original committer identity
+        and date, so the result is deterministic. An entry already sitting on the previous tip
+        is kept; one without own commits gets the previous tip. Branches move only when every
+        entry applied. Returns the new tips, one per entry. Raises ``StackConflict`` on a
+        conflict (no branch moved), ``ValueError`` when a ref names no commit or an entry's
+        branch is checked out in a worktree, ``GitError``.
+        """
+        return stack_branches(self, base, entries, Path(scratch).resolve())
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _git(self, operation: str, *args: str) -> str:
+        return run_git(self.root, operation, *args)
+
+    def _worktrees(self, cwd: Path) -> list[tuple[Path, str | None]]:
+        """(path, HEAD) of every worktree, the main one first; HEAD is ``refs/heads/<b>``,
+        ``"bare"`` or None (detached)."""
+        result: list[tuple[Path, str | None]] = []
+        for line in run_git(cwd, "list worktrees", "worktree", "list", "--porcelain").splitlines():
+            key, _, value = line.partition(" ")
+            if key == "worktree":
+                result.append((Path(value).resolve(), None))
+            elif key in ("branch", "bare"):
+                result[-1] = (result[-1][0], value or key)
+        return result
+
+    def _linked_worktree(self, path: Path) -> Path:
+        """``path`` resolved, when it is a linked worktree; ValueError otherwise (the main work
+        tree or a folder inside it must never be staged or committed)."""
+        path = Path(path).resolve()
+        if path not in {p for p, _ in self._worktrees(self.root)[1:]}:
+            raise ValueError(f"{path} is not a linked worktree of {self.root}")
+        return path
+
+    def _identity_env(self, cwd: Path) -> dict[str, str]:
+        """Environment giving git the fallback identity for unconfigured ``user.name``/``user.email``."""
+        env = {}
+        for part, fallback in FALLBACK_IDENTITY.items():
+            try:
+                run_git(cwd, "read identity", "config", "--get", f"user.{part.lower()}")
+                continue
+            except GitError as error:
+                if error.exit_code != 1:
+                    raise
+            for role in ("AUTHOR", "COMMITTER"):
+                if f"GIT_{role}_{part}" not in os.environ:
+                    env[f"GIT_{role}_{part}"] = fallback
+        return env
+
+    def _salvage_worktree(self, path: Path) -> None:
+        """Save ``path``'s uncommitted changes (``git add -A`` + ``git stash create`` in that
+        worktree), or its detached HEAD when no ref contains it, to a salvage ref."""
+        run_git(path, "stage changes for salvage", "add", "-A")
+        stash = run_git(path, "salvage changes", "stash", "create", env=self._identity_env(path))
+        if stash:
+            self.keep_ref(self._salvage_name(path.name), stash)
+            return
+        try:
+            run_git(path, "read worktree branch", "symbolic-ref", "-q", "HEAD")
+        except GitError:
+            head = run_git(path, "read worktree HEAD", "rev-parse", "HEAD")
+            if not self._refs_containing(head):
+                self.keep_ref(self._salvage_name(path.name), head)
+
+    def _salvage_commit(self, name: str, sha: str, new: str) -> None:
+        """Save ``sha`` to a salvage ref unless ``new`` or a kept (non-salvage) ``refs/planflow``
+        ref contains it."""
+        try:
+            self._git("compare commits", "merge-base", "--is-ancestor", sha, new)
+            return
+        except GitError as error:
+            if error.exit_code != 1:
+                raise
+        kept = self._refs_containing(sha, "refs/planflow")
+        if not [ref for ref in kept if not ref.startswith("refs/planflow/salvage/")]:
+            self.keep_ref(self._salvage_name(name), sha)
+
+    def _refs_containing(self, sha: str, *patterns: str) -> list[str]:
+        """Refs (matching ``patterns``, if given) that contain commit ``sha``."""
+        return self._git("find refs containing commit", "for-each-ref", "--format=%(refname)",
+                         "--contains", sha, *patterns).splitlines()
+
+    @staticmethod
+    def _salvage_name(name: str) -> str:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        return f"salvage/{name}/{stamp}"
+
+    def _exclude_worktrees_dir(self) -> None:
+        """Add ``.worktrees/`` to ``info/exclude`` unless it is there."""
+        exclude = self.common_dir / "info" / "exclude"
+        text = exclude.read_text() if exclude.exists() else ""
+        if ".worktrees/" not in text.splitlines():
+            exclude.parent.mkdir(exist_ok=True)
+            exclude.write_text(text + ("" if text.endswith("\n") or not text else "\n") + ".worktrees/\n")

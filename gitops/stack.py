@@ -1,0 +1,113 @@
+"""Stacking task branches: ``StackEntry`` and ``stack_branches`` (used as ``Repository.stack``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from pydantic import BaseModel
+
+from gitops.command import AUTOMATION_CONFIG, run_git
+from gitops.errors import GitError, StackConflict
+
+if TYPE_CHECKING:
+    from gitops.repo import Repository
+
+
+class StackEntry(BaseModel):
+    """One branch to stack: ``label`` (the task id), ``branch`` (short name), ``tip`` (the commit
+    holding the task's work)."""
+
+    label: str
+    branch: str
+    tip: str
+
+
+class _Commit(NamedTuple):
+    sha: str
+    first_parent: str
+    committer_env: dict[str, str]
+
+
+def stack_branches(repo: Repository, base: str, entries: list[StackEntry], scratch: Path) -> list[str]:
+    """Implementation of ``Repository.stack`` (see there); ``scratch`` is an absolute path."""
+    with repo.lock():
+        for entry in entries:
+            holder = repo.branch_worktree(entry.branch)
+            if holder is not None:
+                raise ValueError(f"branch {entry.branch} is checked out in {holder}; remove that worktree first")
+        base_sha = repo.require_commit(base)
+        tips = [repo.require_commit(entry.tip) for entry in entries]
+        new_tips: list[str] = []
+        prev, scratch_made = base_sha, False
+        try:
+            for index, (entry, tip) in enumerate(zip(entries, tips)):
+                commits = _own_commits(repo, tip, [base_sha, *tips[:index]])
+                if not commits:
+                    new_tip = prev
+                elif commits[0].first_parent == prev:
+                    new_tip = tip
+                else:
+                    if not scratch_made:
+                        repo.remove_worktree(scratch)  # a leftover from an interrupted run
+                        run_git(repo.root, "create stacking worktree", *AUTOMATION_CONFIG,
+                                "worktree", "add", "--detach", str(scratch), prev)
+                        scratch_made = True
+                    files = _pick(scratch, prev, commits, entry.label)
+                    if files:
+                        raise _conflict(repo, base_sha, entries[: index + 1], tips, files)
+                    new_tip = run_git(scratch, "read stacked tip", "rev-parse", "HEAD")
+                new_tips.append(new_tip)
+                prev = new_tip
+        finally:
+            if scratch_made:
+                run_git(repo.root, "remove stacking worktree", "worktree", "remove", "--force", str(scratch))
+        for entry, new_tip in zip(entries, new_tips):
+            repo.set_branch(entry.branch, new_tip)
+        return new_tips
+
+
+def _conflict(repo: Repository, base: str, entries: list[StackEntry], tips: list[str],
+              files: list[str]) -> StackConflict:
+    """The ``StackConflict`` for the last of ``entries``; the other side is the earliest earlier
+    entry whose changes since ``base`` touch one of ``files``."""
+    task = entries[-1]
+    other = next((earlier for earlier, tip in zip(entries[:-1], tips)
+                  if set(repo.changed_files(base, tip)) & set(files)), None)
+    branches = {entry.label: entry.branch for entry in (other, task) if entry is not None}
+    return StackConflict(task.label, other.label if other else None, files, branches, base)
+
+
+def _own_commits(repo: Repository, tip: str, exclude: list[str]) -> list[_Commit]:
+    """Commits of ``tip`` not in any of ``exclude``, oldest first."""
+    out = run_git(repo.root, "list commits to stack", "rev-list", "--reverse", "--topo-order",
+                  "--no-commit-header", "--date=raw", "--format=%H%x00%P%x00%cn%x00%ce%x00%cd",
+                  tip, "--not", *exclude)
+    commits = []
+    for line in out.splitlines():
+        sha, parents, name, email, date = line.split("\0")
+        env = {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email, "GIT_COMMITTER_DATE": date}
+        commits.append(_Commit(sha, parents.split(" ")[0], env))
+    return commits
+
+
+def _pick(scratch: Path, onto: str, commits: list[_Commit], label: str) -> list[str]:
+    """Cherry-pick ``commits`` onto ``onto`` in the scratch worktree (HEAD ends at the result).
+
+    Returns the conflicting paths (after ``cherry-pick --abort``), empty when all applied.
+    Raises ``GitError`` when a pick fails without a conflict.
+    """
+    run_git(scratch, "move stacking worktree", *AUTOMATION_CONFIG, "checkout", "-q", "--detach", onto)
+    for commit in commits:
+        try:
+            run_git(scratch, f"apply {commit.sha[:10]} of task {label}", *AUTOMATION_CONFIG,
+                    "cherry-pick", "--allow-empty", "--keep-redundant-commits", commit.sha,
+                    env=commit.committer_env)
+        except GitError:
+            out = run_git(scratch, "list conflicting files", "diff", "--name-only", "--diff-filter=U", "-z")
+            run_git(scratch, "abort cherry-pick", "cherry-pick", "--abort")
+            files = sorted({name for name in out.split("\0") if name})
+            if not files:
+                raise
+            return files
+    return []
