@@ -3,16 +3,16 @@
 Parameters are one pydantic model (``ExecuteParams``), so a deployment shows a typed form in
 the Prefect UI. The run's status is written to ``<git dir>/planflow/runs/{run_id}/status.json``
 as it moves; the flow run fails (``RunFailed``) when a task fails or stacking conflicts, after
-the status says why.
+the status says why (a ``Failed`` state returned by the flow, so no traceback is logged).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import NoReturn
 
 from prefect import flow
+from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.context import ExecuteParams, RunContext
@@ -26,10 +26,6 @@ from planning.status import RunStatus, StatusStore, TaskState, register_store, s
 from planning.validate import check_plan
 
 
-class RunFailed(Exception):
-    """The run stopped: a task failed or stacking conflicted. The message is the status output."""
-
-
 def resolve_plan_path(plan_path: str, repo: Path) -> Path:
     """``plan_path`` as given when it exists, else relative to ``repo``; PlanError when neither."""
     for candidate in (Path(plan_path), repo / plan_path):
@@ -39,11 +35,12 @@ def resolve_plan_path(plan_path: str, repo: Path) -> Path:
 
 
 @flow(name="execute-plan")
-def execute_plan(params: ExecuteParams) -> dict:
+def execute_plan(params: ExecuteParams) -> dict | State:
     """Run every phase of the plan in order and stack the task branches on the repository's HEAD.
 
-    Returns the public status JSON (a dict). Raises PlanError for an unreadable or invalid plan
-    (before anything runs), RunFailed when a task fails or stacking conflicts.
+    Returns the public status JSON (a dict), or a ``Failed`` state carrying the status output
+    when a task fails or stacking conflicts. Raises PlanError for an unreadable or invalid plan
+    (before anything runs).
     """
     repo = open_repository(Path(params.repo))
     plan = load_plan(resolve_plan_path(params.plan_path, repo.root), params.plan_format)
@@ -67,7 +64,7 @@ def execute_plan(params: ExecuteParams) -> dict:
         stack += result.branches
         store.update(stack=stack)
         if not result.ok:
-            _finish_failed(store, phase.label, result.failed, result.conflict)
+            return _finish_failed(store, phase.label, result.failed, result.conflict)
         tip = result.tip
 
     store.update(status="completed", phase=None, finished_at=time.time(),
@@ -95,7 +92,7 @@ def _context(params: ExecuteParams, plan: Plan, root: Path, state_dir: Path) -> 
     )
 
 
-def _finish_failed(store: StatusStore, label: str, failed: list[str], conflict: str | None) -> NoReturn:
+def _finish_failed(store: StatusStore, label: str, failed: list[str], conflict: str | None) -> State:
     for task in store.status.tasks:
         if task.state in (TaskState.pending, TaskState.running):
             store.update_task(task.id, state=TaskState.skipped)
@@ -106,4 +103,4 @@ def _finish_failed(store: StatusStore, label: str, failed: list[str], conflict: 
         output += "; re-run the same command to resume"
     store.update(status="failed", finished_at=time.time(), output=output)
     publish_tasks(store.status)
-    raise RunFailed(output)
+    return Failed(message=output)

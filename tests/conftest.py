@@ -1,0 +1,26 @@
+"""Test session set-up: a private PREFECT_HOME and result storage, and one Prefect test
+server for the whole session (started only by tests that ask for ``prefect_api``)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_HOME = Path(tempfile.mkdtemp(prefix="planflow-tests-"))
+os.environ["PREFECT_HOME"] = str(_HOME / "prefect")
+os.environ["PLANFLOW_RESULTS_DIR"] = str(_HOME / "results")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> str:
+    """A session-wide ``prefect_test_harness``; yields its API URL for subprocesses."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_API_URL.value()
