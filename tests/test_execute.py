@@ -4,54 +4,18 @@ Prefect test server: stacking, resume from cache, failures, conflicts, timeouts.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from planflow.cli import main
+from runs import APPEND_TO_FILES, copy_repo, git, make_repo, run_cli, write_plan
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 ROOT = Path(__file__).resolve().parents[1]
-APPEND_TO_FILES = (
-    'while IFS= read -r f; do [ -n "$f" ] || continue; mkdir -p "$(dirname "$f")"; '
-    'echo "task $PLANFLOW_TASK_ID" >> "$f"; done <<< "$PLANFLOW_TASK_FILES"'
-)
-"""The shell agent command the corpus runs use: append a line naming the task to each file."""
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
-
-
-def init_repo(path: Path, source: Path | None = None) -> Path:
-    """A git repository at ``path`` (a copy of ``source`` when given) with one commit."""
-    if source:
-        shutil.copytree(source, path)
-    else:
-        path.mkdir()
-        (path / "README.md").write_text("scratch\n")
-    git(path, "init", "-q", "-b", "main")
-    git(path, "add", "-A")
-    git(path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "init")
-    return path
-
-
-def run_cli(capsys, *args: str) -> tuple[int, dict | None, str]:
-    """``planflow run ...`` in-process: (exit code, status JSON or None, stderr)."""
-    code = main(["run", *args, "--retry-delay", "0"])
-    captured = capsys.readouterr()
-    return code, (json.loads(captured.out) if captured.out.strip() else None), captured.err
-
-
-def write_plan(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 def first_parent_chain(repo: Path, tip: str, count: int) -> list[str]:
@@ -59,7 +23,7 @@ def first_parent_chain(repo: Path, tip: str, count: int) -> list[str]:
 
 
 def test_demo_plan_builds_a_tested_stack(tmp_path, capsys):
-    repo = init_repo(tmp_path / "repo", ROOT / "examples" / "sample-repo")
+    repo = copy_repo(ROOT / "examples" / "sample-repo", tmp_path / "repo")
     head, user_status = git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain")
 
     code, status, err = run_cli(capsys, str(ROOT / "examples/textkit/plan.md"), "--repo", str(repo))
@@ -88,7 +52,7 @@ def test_demo_plan_builds_a_tested_stack(tmp_path, capsys):
 
 
 def test_second_run_calls_no_agent(tmp_path, capsys):
-    repo = init_repo(tmp_path / "repo")
+    repo = make_repo(tmp_path / "repo")
     calls = tmp_path / "calls.log"
     plan = write_plan(tmp_path / "plan.yaml", """\
         name: resume
@@ -116,7 +80,7 @@ def test_second_run_calls_no_agent(tmp_path, capsys):
 
 
 def test_changed_task_reruns_alone(tmp_path, capsys):
-    repo = init_repo(tmp_path / "repo")
+    repo = make_repo(tmp_path / "repo")
     calls = tmp_path / "calls.log"
     text = """\
         name: change
@@ -140,7 +104,7 @@ def test_changed_task_reruns_alone(tmp_path, capsys):
 
 
 def test_failed_task_stops_the_run_and_keeps_its_worktree(tmp_path, capsys):
-    repo = init_repo(tmp_path / "repo")
+    repo = make_repo(tmp_path / "repo")
     plan = write_plan(tmp_path / "plan.yaml", """\
         name: failing
         phases:
@@ -171,7 +135,7 @@ def test_failed_task_stops_the_run_and_keeps_its_worktree(tmp_path, capsys):
 
 
 def test_agent_timeout_kills_it_and_fails_the_task(tmp_path, capsys):
-    repo = init_repo(tmp_path / "repo")
+    repo = make_repo(tmp_path / "repo")
     plan = write_plan(tmp_path / "plan.yaml", """\
         name: slow
         phases:
@@ -189,7 +153,7 @@ def test_agent_timeout_kills_it_and_fails_the_task(tmp_path, capsys):
 
 
 def test_parallel_conflict_stops_with_a_report_and_loses_nothing(tmp_path, capsys):
-    repo = init_repo(tmp_path / "repo")
+    repo = make_repo(tmp_path / "repo")
     plan = write_plan(tmp_path / "plan.yaml", """\
         name: conflict
         phases:
@@ -213,7 +177,7 @@ def test_parallel_conflict_stops_with_a_report_and_loses_nothing(tmp_path, capsy
 
 
 def test_cached_commit_that_is_gone_is_recomputed(tmp_path, capsys):
-    repo = init_repo(tmp_path / "repo")
+    repo = make_repo(tmp_path / "repo")
     calls = tmp_path / "calls.log"
     plan = write_plan(tmp_path / "plan.yaml", """\
         name: gone
@@ -239,7 +203,7 @@ def test_cached_commit_that_is_gone_is_recomputed(tmp_path, capsys):
 
 
 def test_status_command_prints_the_run(tmp_path, capsys):
-    repo = init_repo(tmp_path / "repo")
+    repo = make_repo(tmp_path / "repo")
     plan = write_plan(tmp_path / "plan.yaml", """\
         name: status
         run_id: abc123
@@ -272,7 +236,7 @@ def test_dry_run_and_validate_do_not_import_prefect(tmp_path):
 
 
 def test_invalid_plan_is_rejected_before_anything_runs(tmp_path, capsys):
-    repo = init_repo(tmp_path / "repo")
+    repo = make_repo(tmp_path / "repo")
     plan = write_plan(tmp_path / "plan.yaml", """\
         name: cycle
         phases:

@@ -6,21 +6,8 @@ from planning.errors import PlanError
 from planning.models import Size, Strategy
 from planning.spectacular import parse_spectacular, resolve_reference
 from planning.validate import validate_plan
-from corpus import CORPUS
+from corpus import CORPUS, REAL_PLANS
 
-# (file, phases, tasks, dependency edges), counted by reading each file.
-REAL_PLANS = [
-    ("spectacular/specs__0de4e1-testing-system__plan.md", 3, 5, 4),
-    ("spectacular/specs__8c8505-cognitive-load-reduction__plan.md", 4, 4, 5),
-    ("spectacular/specs__91a61e-worktree-isolation__plan.md", 2, 5, 4),
-    ("spectacular/specs__93a61e-worktree-isolation__plan.md", 3, 6, 5),
-    ("spectacular/specs__dedf14-worktree-isolation__plan.md", 1, 3, 0),
-    ("spectacular/docs__plans__2026-01-22-multi-repo-implementation-plan.md", 4, 12, 11),
-    ("spectacular/docs__plans__2026-01-22-multi-repo-support-design.md", 3, 6, 0),
-    ("spectacular-codex/specs__98ae37-spectacular-codex__plan.md", 5, 18, 28),
-    ("spectacular-codex/docs__examples__parallel-execution.md", 4, 9, 0),
-    ("spectacular-codex/docs__examples__resume-from-failure.md", 3, 7, 0),
-]
 
 needs_corpus = pytest.mark.skipif(CORPUS is None, reason="shared corpus not present")
 
