@@ -87,6 +87,7 @@ def load_checked(path: Path, plan_format: str | None) -> Plan:
 
 def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
     """Execute the plan with Prefect; progress on stderr, the status JSON on stdout."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.context import ExecuteParams
@@ -124,7 +125,6 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
                 err.print(f"--- task {task.id} ---\n{task.error}")
         err.print(f"status: planflow status {run_id} --repo {args.repo}")
         return 1
-    err.print(f"done: {status.output}")
     return 0
 
 

@@ -48,7 +48,7 @@ def test_demo_plan_builds_a_tested_stack(tmp_path, capsys):
     assert git(repo, "status", "--porcelain") == user_status
     assert git(repo, "branch", "--show-current") == "main"
     assert not any((repo / ".worktrees").iterdir())
-    assert "Phase 3: 3.1 +" in err or "done:" in err
+    assert "Phase 2: 2.1" in err and "completed: 5 branches stacked" in err
 
 
 def test_second_run_calls_no_agent(tmp_path, capsys):
