@@ -4,6 +4,7 @@ Prefect test server: stacking, resume from cache, failures, conflicts, timeouts.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -251,3 +252,64 @@ def test_invalid_plan_is_rejected_before_anything_runs(tmp_path, capsys):
     assert code == 2 and status is None
     assert "plan.yaml:" in err and "1 -> 2 -> 1" in err
     assert not (repo / ".worktrees").exists()
+
+
+def test_task_without_changes_fails_unless_allowed(tmp_path, capsys):
+    repo = make_repo(tmp_path / "repo")
+    plan = write_plan(tmp_path / "plan.yaml", """\
+        name: empty
+        phases:
+          - name: one
+            tasks:
+              - {id: "1", title: allowed, files: [a.txt], run: "true", allow_empty: true}
+              - {id: "2", title: idle, files: [b.txt], run: "true"}
+        """)
+
+    code, status, _ = run_cli(capsys, str(plan), "--repo", str(repo), "--retries", "0")
+
+    assert code == 1
+    assert [t["id"] for t in status["completed_tasks"]] == ["1"]
+    assert "the agent changed no file" in status["failed_tasks"][0]["error"]
+
+
+def test_console_script_against_a_prefect_server(tmp_path, prefect_api):
+    """With PREFECT_API_URL set, `planflow run` runs on that server: the flow run, its phase
+    subflow and the artifacts are there."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort
+
+    repo = make_repo(tmp_path / "repo")
+    plan = write_plan(tmp_path / "plan.yaml", """\
+        name: served
+        run_id: 5e7e1d
+        phases:
+          - name: one
+            tasks:
+              - {id: "1", title: only, files: [a.txt], run: "echo a > a.txt"}
+        """)
+    env = dict(os.environ, PREFECT_API_URL=prefect_api)
+    done = subprocess.run([str(Path(sys.executable).parent / "planflow"), "run", str(plan),
+                           "--repo", str(repo)], env=env, capture_output=True, text=True)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "completed"
+    with get_client(sync_client=True) as client:
+        names = {run.name for run in client.read_flow_runs(
+            limit=200, sort=FlowRunSort.START_TIME_DESC)}
+        keys = {a.key for a in client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="planflow-5e7e1d")),
+            limit=20, sort=ArtifactSort.CREATED_DESC)}
+    assert "5e7e1d-phase-1" in names
+    assert keys == {"planflow-5e7e1d-plan", "planflow-5e7e1d-tasks"}
+
+
+def test_deployment_entrypoint_loads_the_flow():
+    import yaml
+    from prefect.flows import load_flow_from_entrypoint
+
+    config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    entrypoint = config["deployments"][0]["entrypoint"]
+    flow = load_flow_from_entrypoint(str(ROOT / entrypoint))
+    assert flow.name == "execute-plan"
+    assert set(flow.parameters.properties) == {"params"}
