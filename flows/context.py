@@ -29,21 +29,15 @@ class ExecuteParams(BaseModel):
 
 
 class RunContext(BaseModel):
-    """What a phase subflow needs: the run id, the repository root, the plan's name and paths,
-    the agent choice, limits (seconds) and the status file."""
+    """What a phase subflow needs: the run's ``params`` and what ``execute_plan`` resolved from
+    them (run id, repository root, the plan's name, file and spec, the status file)."""
 
+    params: ExecuteParams
     run_id: str
     repo: Path
     plan_name: str
     plan_path: Path | None
     spec_path: str | None
-    agent: str
-    agent_command: str | None
-    timeout_s: float
-    retries: int
-    retry_delay_s: float
-    run_gates: bool
-    max_parallel: int
     status_path: Path
 
     def task_spec(self, task: PlanTask, base: str) -> TaskSpec:
@@ -56,9 +50,9 @@ class RunContext(BaseModel):
             spec_path=self.spec_path,
             task=task,
             base=base,
-            agent=self.agent,
-            agent_command=self.agent_command,
-            timeout_s=self.timeout_s,
-            run_gates=self.run_gates,
+            agent=self.params.agent,
+            agent_command=self.params.agent_command,
+            timeout_s=self.params.timeout_s,
+            run_gates=self.params.quality_gates,
             status_path=self.status_path,
         )

@@ -75,21 +75,9 @@ def execute_plan(params: ExecuteParams) -> dict | State:
 
 def _context(params: ExecuteParams, plan: Plan, root: Path, state_dir: Path) -> RunContext:
     run_id = params.run_id or plan.default_run_id()
-    return RunContext(
-        run_id=run_id,
-        repo=root,
-        plan_name=plan.name,
-        plan_path=plan.source,
-        spec_path=plan.spec,
-        agent=params.agent,
-        agent_command=params.agent_command,
-        timeout_s=params.timeout_s,
-        retries=params.retries,
-        retry_delay_s=params.retry_delay_s,
-        run_gates=params.quality_gates,
-        max_parallel=params.max_parallel,
-        status_path=status_path(state_dir, run_id),
-    )
+    return RunContext(params=params, run_id=run_id, repo=root, plan_name=plan.name,
+                      plan_path=plan.source, spec_path=plan.spec,
+                      status_path=status_path(state_dir, run_id))
 
 
 def _finish_failed(store: StatusStore, label: str, failed: list[str], conflict: str | None) -> State:

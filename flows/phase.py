@@ -50,7 +50,8 @@ def run_phase(ctx: RunContext, phase: Phase, base: str) -> PhaseResult:
     repo = open_repository(ctx.repo)
     store = open_store(ctx.status_path)
     runner = run_plan_task.with_options(
-        retries=ctx.retries, retry_delay_seconds=exponential_backoff(ctx.retry_delay_s)
+        retries=ctx.params.retries,
+        retry_delay_seconds=exponential_backoff(ctx.params.retry_delay_s),
     )
     result = PhaseResult(tip=base)
     for wave in phase_waves(phase):
@@ -90,7 +91,7 @@ def _collect(ctx: RunContext, task: PlanTask, future: PrefectFuture, base: str) 
     outcome = state.result(raise_on_failure=False)
     cached = state.name == "Cached"
     if state.is_completed() and not open_repository(ctx.repo).commit_exists(outcome.commit):
-        refreshed = run_plan_task.with_options(refresh_cache=True, retries=ctx.retries)
+        refreshed = run_plan_task.with_options(refresh_cache=True, retries=ctx.params.retries)
         state = refreshed(ctx.task_spec(task, base), return_state=True)
         outcome, cached = state.result(raise_on_failure=False), False
     if not state.is_completed():

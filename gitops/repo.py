@@ -42,9 +42,15 @@ def open_repository(path: Path | str) -> Repository:
     Returns the same object for every path inside the same main work tree, so all threads
     share its lock. Raises ``ValueError`` like ``Repository``.
     """
-    repo = Repository(Path(path))
+    key = Path(path).resolve()
     with _repositories_lock:
-        return _repositories.setdefault(repo.root, repo)
+        if key in _repositories:
+            return _repositories[key]
+    repo = Repository(key)
+    with _repositories_lock:
+        shared = _repositories.setdefault(repo.root, repo)
+        _repositories[key] = shared
+        return shared
 
 
 class Repository:

@@ -24,7 +24,7 @@ from planning.schedule import render_dry_run
 from planning.status import read_status, status_path
 from planning.validate import check_plan
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,9 +72,23 @@ def main(argv: list[str] | None = None) -> int:
             print(render_dry_run(plan))
             return 0
         return cmd_run(args, plan)
-    except PlanError as exc:
+    except (PlanError, NotARepository) as exc:
         err.print(f"error: {exc}")
         return 2
+
+
+class NotARepository(Exception):
+    """``--repo`` names no usable git repository."""
+
+
+def state_dir(repo: Path) -> Path:
+    """planflow's state folder in ``repo``'s git dir; NotARepository when ``repo`` is none."""
+    from gitops.repo import open_repository
+
+    try:
+        return open_repository(repo).state_dir
+    except ValueError as exc:
+        raise NotARepository(str(exc)) from exc
 
 
 def load_checked(path: Path, plan_format: str | None) -> Plan:
@@ -92,7 +106,6 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.context import ExecuteParams
     from flows.execute import execute_plan
-    from gitops.repo import open_repository
     from planflow.progress import ProgressDisplay
 
     params = ExecuteParams(
@@ -109,7 +122,7 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
         plan_format=args.plan_format,
     )
     run_id = params.run_id or plan.default_run_id()
-    path = status_path(open_repository(args.repo).state_dir, run_id)
+    path = status_path(state_dir(args.repo), run_id)
     err.print(f"planflow: run {run_id} of {args.plan} ({len(plan.tasks())} tasks)")
     with ProgressDisplay(path, err):
         state = execute_plan(params, return_state=True)
@@ -130,9 +143,7 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print a run's status: the JSON with ``--json``, else the progress line and task table."""
-    from gitops.repo import open_repository
-
-    path = status_path(open_repository(args.repo).state_dir, args.run_id)
+    path = status_path(state_dir(args.repo), args.run_id)
     if not path.is_file():
         err.print(f"error: no run {args.run_id} in {args.repo} (looked for {path})")
         return 2

@@ -313,3 +313,19 @@ def test_deployment_entrypoint_loads_the_flow():
     flow = load_flow_from_entrypoint(str(ROOT / entrypoint))
     assert flow.name == "execute-plan"
     assert set(flow.parameters.properties) == {"params"}
+
+
+def test_repo_that_is_not_git_is_a_clear_error(tmp_path, capsys):
+    plan = write_plan(tmp_path / "plan.yaml", """\
+        name: nowhere
+        phases:
+          - name: one
+            tasks:
+              - {id: "1", title: only, files: [a.txt], run: "true"}
+        """)
+    (tmp_path / "plain").mkdir()
+
+    code, status, err = run_cli(capsys, str(plan), "--repo", str(tmp_path / "plain"))
+
+    assert code == 2 and status is None
+    assert "is not inside a git repository" in err
