@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 from planning.models import PlanTask
@@ -17,8 +16,3 @@ def worktree_path(root: Path, run_id: str, task_ref_id: str) -> Path:
 def branch_name(run_id: str, task: PlanTask) -> str:
     """The branch of ``task`` in run ``run_id``: ``{run_id}-task-{ref_id}-{slug}``."""
     return f"{run_id}-task-{task.ref_id}-{task.slug}"
-
-
-def new_run_id() -> str:
-    """A fresh run id: 6 lowercase hex digits."""
-    return secrets.token_hex(3)

@@ -197,6 +197,19 @@ class Repository:
             self._salvage_worktree(path)
             self._git(f"remove worktree {path}", "worktree", "remove", "--force", str(path))
 
+    def sweep_worktrees(self, prefix: str) -> list[Path]:
+        """Salvage and remove every linked worktree under ``<root>/.worktrees/`` whose folder
+        name starts with ``prefix`` (a dead run's orphans). Returns the removed paths. Raises
+        ``GitError``."""
+        with self.lock():
+            self._git("prune worktrees", "worktree", "prune")
+            folder = (self.root / ".worktrees").resolve()
+            orphans = [path for path, _ in self._worktrees(self.root)[1:]
+                       if path.parent == folder and path.name.startswith(prefix)]
+            for path in orphans:
+                self.remove_worktree(path)
+            return orphans
+
     def set_branch(self, branch: str, sha: str) -> None:
         """Create ``refs/heads/<branch>`` at commit ``sha`` or move it there, salvaging an old tip
         whose commits ``sha`` lacks. Raises ``ValueError`` when a worktree has ``branch``

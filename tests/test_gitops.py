@@ -11,7 +11,7 @@ import pytest
 from gitrepo import git, make_repo
 
 from gitops.errors import GitError, StackConflict
-from gitops.names import branch_name, new_run_id, worktree_path
+from gitops.names import branch_name, worktree_path
 from gitops.repo import Repository, StackEntry, open_repository
 from planning.models import PlanTask
 
@@ -371,6 +371,4 @@ def test_names(tmp_path: Path) -> None:
     task = PlanTask(id="2.1", title="Add the Login page!")
     assert worktree_path(tmp_path, "abc123", task.ref_id) == tmp_path / ".worktrees" / "abc123-task-2-1"
     assert branch_name("abc123", task) == "abc123-task-2-1-add-the-login-page"
-    run_id = new_run_id()
-    assert len(run_id) == 6 and int(run_id, 16) >= 0 and run_id == run_id.lower()
 

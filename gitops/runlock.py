@@ -1,0 +1,43 @@
+"""One live process per run id: a file lock held while a run executes.
+
+The lock is an ``fcntl.flock`` on ``<state dir>/runs/{run_id}/run.lock``. The kernel drops it
+when its process dies, even by ``kill -9``, so a crashed run never blocks the next one; and
+whoever holds it knows that any worktree left under ``.worktrees/{run_id}-*`` is an orphan.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class RunInProgress(Exception):
+    """Another live process is executing the same run id."""
+
+
+@contextmanager
+def hold_run_lock(state_dir: Path, run_id: str) -> Iterator[Path]:
+    """Hold run ``run_id``'s lock for the ``with`` block; yields the lock file's path.
+
+    Raises ``RunInProgress`` at once (no waiting) when another process holds it; the lock file
+    records the holder's pid for that message.
+    """
+    path = state_dir / "runs" / run_id / "run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise RunInProgress(
+                f"run {run_id} is already executing (pid {holder}); wait for it or stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield path
+    finally:
+        os.close(fd)

@@ -1,0 +1,247 @@
+"""planflow as a Prefect deployment, for real: `prefect server start` on 127.0.0.1 with its own
+PREFECT_HOME, the project's prefect.yaml deployed by scripts/deploy.sh, process workers, flow
+runs created through the API the way the UI's Run form creates them, and a worker killed
+with SIGKILL mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from runs import git, make_repo, write_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+class Served:
+    """A running Prefect server configured for planflow: ``env`` for its subprocesses,
+    ``url`` its API, ``repo`` the scratch repository plans run on, ``work`` a scratch folder."""
+
+    def __init__(self, env: dict[str, str], url: str, repo: Path, work: Path) -> None:
+        self.env, self.url, self.repo, self.work = env, url, repo, work
+
+    @contextmanager
+    def client(self):
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: self.url}):
+            with get_client(sync_client=True) as client:
+                yield client
+
+    @contextmanager
+    def worker(self, name: str) -> Iterator[subprocess.Popen]:
+        """A process worker of the planflow pool in its own session; killed with it on exit."""
+        log = open(self.work / f"worker-{name}.log", "w")
+        proc = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "planflow",
+                                 "--name", name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            yield proc
+        finally:
+            kill_session(proc)
+            log.close()
+
+    def run(self, deployment: str, parameters: dict, timeout_s: float = 180.0):
+        """Create a flow run of ``deployment`` with ``parameters`` and wait for a final state."""
+        with self.client() as client:
+            target = client.read_deployment_by_name(deployment)
+            flow_run = client.create_flow_run_from_deployment(target.id, parameters=parameters)
+        return self.wait(flow_run.id, timeout_s)
+
+    def wait(self, flow_run_id, timeout_s: float):
+        deadline = time.monotonic() + timeout_s
+        with self.client() as client:
+            while time.monotonic() < deadline:
+                flow_run = client.read_flow_run(flow_run_id)
+                if flow_run.state and flow_run.state.is_final():
+                    return flow_run
+                time.sleep(1)
+        raise AssertionError(f"flow run {flow_run_id} not finished after {timeout_s} s")
+
+
+def kill_session(proc: subprocess.Popen) -> None:
+    """SIGKILL every process of ``proc``'s session (the worker and the flow runs it started)."""
+    subprocess.run(["pkill", "-9", "-s", str(proc.pid)], check=False)
+    proc.wait(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory) -> Iterator[Served]:
+    work = tmp_path_factory.mktemp("served")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    repo = make_repo(work / "repo")
+    env = dict(os.environ, PREFECT_HOME=str(work / "prefect-home"), PREFECT_API_URL=url,
+               PLANFLOW_RESULTS_DIR=str(work / "results"), PATH=f"{BIN}:{os.environ['PATH']}",
+               PLANFLOW_SOURCE=str(ROOT), PLANFLOW_REPO=str(repo), PLANFLOW_TZ="Europe/Berlin",
+               PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
+               PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_LOGGING_LEVEL="INFO")
+    log = open(work / "server.log", "w")
+    server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_healthy(url, server, work / "server.log")
+        subprocess.run(["bash", str(ROOT / "scripts/deploy.sh")], env=env, check=True,
+                       capture_output=True, text=True, timeout=300)
+        yield Served(env, url, repo, work)
+    finally:
+        kill_session(server)
+        log.close()
+
+
+def wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert server.poll() is None, log.read_text()
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"server not healthy after {timeout_s} s:\n{log.read_text()}")
+
+
+def test_run_created_like_the_ui_form_completes_with_artifacts_and_a_stack(served):
+    plan = write_plan(served.work / "ui-plan.yaml", """\
+        name: from the ui
+        run_id: 0a1b2c
+        phases:
+          - name: one
+            strategy: parallel
+            tasks:
+              - {id: "1.1", title: left, files: [l.txt], run: "echo l > l.txt"}
+              - {id: "1.2", title: right, files: [r.txt], run: "echo r > r.txt"}
+        """)
+    form = {"params": {"plan_path": str(plan), "repo": str(served.repo), "agent": "shell",
+                       "max_parallel": 2, "retry_delay_s": 0}}
+
+    with served.worker("ui"):
+        flow_run = served.run("execute-plan/execute-plan", form)
+
+    assert flow_run.state.is_completed(), flow_run.state.message
+    from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterKey, TaskRunFilter,
+                                                TaskRunFilterName)
+    from prefect.client.schemas.sorting import ArtifactSort, TaskRunSort
+
+    with served.client() as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="planflow-0a1b2c")),
+            limit=10, sort=ArtifactSort.CREATED_DESC)
+        task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(
+            name=TaskRunFilterName(any_=["task-1.1", "task-1.2"])), limit=10,
+            sort=TaskRunSort.EXPECTED_START_TIME_DESC)
+    assert {a.key for a in artifacts} == {"planflow-0a1b2c-plan", "planflow-0a1b2c-tasks"}
+    table = next(a for a in artifacts if a.key == "planflow-0a1b2c-tasks")
+    assert [row["status"] for row in json.loads(table.data)] == ["done", "done"]
+    assert sorted(t.name for t in task_runs if t.state.is_completed()) == ["task-1.1", "task-1.2"]
+    tip = git(served.repo, "rev-parse", "0a1b2c-task-1-2-right")
+    assert git(served.repo, "rev-parse", f"{tip}^") == git(served.repo, "rev-parse", "0a1b2c-task-1-1-left")
+
+
+def test_parameter_form_is_typed_and_rejects_invalid_values(served):
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    with served.client() as client:
+        deployment = client.read_deployment_by_name("execute-plan/execute-plan")
+        schema = deployment.parameter_openapi_schema
+        fields = schema["definitions"]["ExecuteParams"]["properties"]
+        assert fields["max_parallel"]["type"] == "integer" and fields["max_parallel"]["minimum"] == 1
+        assert fields["quality_gates"]["type"] == "boolean"
+        assert fields["timeout_s"]["type"] == "number"
+        assert fields["plan_path"]["type"] == "string"
+        with pytest.raises(PrefectHTTPStatusError) as rejected:
+            client.create_flow_run_from_deployment(
+                deployment.id, parameters={"params": {"plan_path": "p.md", "max_parallel": 0}})
+    assert rejected.value.response.status_code in (409, 422)
+
+
+def test_nightly_deployment_is_scheduled_by_the_server(served):
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with served.client() as client:
+        nightly = client.read_deployment_by_name("nightly/nightly")
+        [schedule] = nightly.schedules
+        assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 2 * * *", "Europe/Berlin")
+        deadline = time.monotonic() + 90
+        scheduled = []
+        while not scheduled and time.monotonic() < deadline:
+            scheduled = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[nightly.id])),
+                flow_run_filter=FlowRunFilter(), limit=20, sort=FlowRunSort.EXPECTED_START_TIME_ASC)
+            time.sleep(2)
+    assert scheduled, "the scheduler made no runs of the nightly deployment"
+    first = scheduled[0].expected_start_time
+    assert first.astimezone(zoneinfo.ZoneInfo("Europe/Berlin")).hour == 2
+
+
+def test_killed_worker_run_resumes_from_cache_on_a_new_worker(served):
+    repo = make_repo(served.work / "crash-repo")
+    calls = served.work / "calls.log"
+    tasks = "\n".join(
+        f'              - {{id: "{i}", title: step {i}, files: [s{i}.txt], '
+        f'run: "echo {i} >> {calls}; sleep 1; echo {i} > s{i}.txt"}}' for i in range(1, 7))
+    plan = write_plan(served.work / "crash-plan.yaml", f"""\
+        name: crash
+        run_id: c0ffee
+        phases:
+          - name: steps
+            tasks:
+{tasks}
+        """)
+    form = {"params": {"plan_path": str(plan), "repo": str(repo), "retry_delay_s": 0}}
+    status_file = repo / ".git/planflow/runs/c0ffee/status.json"
+
+    with served.worker("doomed") as worker:
+        with served.client() as client:
+            target = client.read_deployment_by_name("execute-plan/execute-plan")
+            client.create_flow_run_from_deployment(target.id, parameters=form)
+        deadline = time.monotonic() + 120
+        done: list[str] = []
+        while len(done) < 3 and time.monotonic() < deadline:
+            if status_file.is_file():
+                status = json.loads(status_file.read_text())
+                done = [t["id"] for t in status["tasks"] if t["state"] == "done"]
+            time.sleep(0.2)
+        assert len(done) >= 3, "the run did not get going"
+        kill_session(worker)
+    finished_before = {t["id"]: t["commit"] for t in json.loads(status_file.read_text())["tasks"]
+                       if t["state"] == "done"}
+    called_before = calls.read_text().split()
+
+    with served.worker("rescuer"):
+        flow_run = served.run("execute-plan/execute-plan", form)
+
+    assert flow_run.state.is_completed(), flow_run.state.message
+    called_after = calls.read_text().split()[len(called_before):]
+    assert not set(called_after) & set(finished_before), (finished_before, called_after)
+    assert sorted(set(called_before) | set(called_after)) == ["1", "2", "3", "4", "5", "6"]
+    status = json.loads(status_file.read_text())
+    assert status["status"] == "completed"
+    tip = git(repo, "rev-parse", status["stack"][-1])
+    for commit in finished_before.values():
+        assert subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", commit, tip]).returncode == 0
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert git(repo, "status", "--porcelain") == ""
