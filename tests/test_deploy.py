@@ -245,3 +245,36 @@ def test_killed_worker_run_resumes_from_cache_on_a_new_worker(served):
         assert subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", commit, tip]).returncode == 0
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_nightly_runs_each_pending_plan_once(served):
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    repo = make_repo(served.work / "nightly-repo")
+    for name in ("alpha", "beta", "gamma"):
+        (repo / "specs" / name).mkdir(parents=True)
+        write_plan(repo / "specs" / name / "plan.yaml", f"""\
+            name: {name}
+            phases:
+              - name: one
+                tasks:
+                  - {{id: "1", title: {name}, files: [{name}.txt], run: "echo {name} > {name}.txt"}}
+            """)
+    (repo / "specs" / "gamma" / "plan.yaml").write_text("name: broken\nphases: [\n")
+
+    with served.worker("night"):
+        alpha = served.run("execute-plan/execute-plan", {"params": {
+            "plan_path": str(repo / "specs/alpha/plan.yaml"), "repo": str(repo)}})
+        nightly = served.run("nightly/nightly", {"params": {"repo": str(repo), "plans_dir": "specs"}},
+                             timeout_s=300)
+
+    assert alpha.state.is_completed() and nightly.state.is_completed(), nightly.state.message
+    with served.client() as client:
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["execute-plan"])),
+            limit=50, sort=FlowRunSort.START_TIME_DESC)
+    planned = sorted(run.parameters["params"]["plan_path"] for run in runs
+                     if str(repo) in run.parameters["params"]["plan_path"])
+    assert planned == [str(repo / "specs/alpha/plan.yaml"), str(repo / "specs/beta/plan.yaml")]
+    assert git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/").count("-task-1-") == 2
