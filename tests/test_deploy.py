@@ -278,3 +278,44 @@ def test_nightly_runs_each_pending_plan_once(served):
                      if str(repo) in run.parameters["params"]["plan_path"])
     assert planned == [str(repo / "specs/alpha/plan.yaml"), str(repo / "specs/beta/plan.yaml")]
     assert git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/").count("-task-1-") == 2
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium not installed "
+                    "(scripts/test-deps.sh installs it when run as root)")
+def test_prefect_ui_shows_the_finished_run_and_its_artifacts(served):
+    from playwright.sync_api import sync_playwright
+
+    plan = write_plan(served.work / "page-plan.yaml", """\
+        name: on the page
+        run_id: 9a9e00
+        phases:
+          - name: one
+            tasks:
+              - {id: "1", title: page, files: [p.txt], run: "echo p > p.txt"}
+        """)
+    with served.worker("page"):
+        flow_run = served.run("execute-plan/execute-plan",
+                              {"params": {"plan_path": str(plan), "repo": str(served.repo)}})
+    assert flow_run.state.is_completed()
+    screenshot = ROOT / ".planflow" / "test-artifacts" / "flow-run-page.png"
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    ui = served.url.removesuffix("/api")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{ui}/runs/flow-run/{flow_run.id}")
+        page.get_by_text(flow_run.name).first.wait_for(timeout=60_000)
+        page.get_by_text("Artifacts", exact=True).first.click()
+        page.get_by_text("planflow-9a9e00-tasks").first.wait_for(timeout=60_000)
+        body = page.inner_text("body")
+        page.screenshot(path=str(screenshot))
+        browser.close()
+
+    assert flow_run.name in body and "Completed" in body
+    assert "planflow-9a9e00-plan" in body and "planflow-9a9e00-tasks" in body
+    assert screenshot.stat().st_size > 10_000
