@@ -210,6 +210,19 @@ class Repository:
                 self.remove_worktree(path)
             return orphans
 
+    def fetch(self, remote: str, refspecs: list[str]) -> None:
+        """``git fetch remote refspecs`` (forced: ``+src:dst``) under the lock; ``remote`` is a URL
+        or a path. Raises ``GitError`` (e.g. a ref the remote lacks)."""
+        with self.lock():
+            self._git(f"fetch from {remote}", "fetch", "--quiet", "--no-tags", remote,
+                      *[f"+{spec.lstrip('+')}" for spec in refspecs])
+
+    def push(self, remote: str, refspecs: list[str]) -> None:
+        """``git push --force remote refspecs`` under the lock; never pushes the user's branches
+        unless named. Raises ``GitError``."""
+        with self.lock():
+            self._git(f"push to {remote}", "push", "--quiet", "--force", remote, *refspecs)
+
     def set_branch(self, branch: str, sha: str) -> None:
         """Create ``refs/heads/<branch>`` at commit ``sha`` or move it there, salvaging an old tip
         whose commits ``sha`` lacks. Raises ``ValueError`` when a worktree has ``branch``

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -42,11 +43,16 @@ class Served:
                 yield client
 
     @contextmanager
-    def worker(self, name: str) -> Iterator[subprocess.Popen]:
-        """A process worker of the planflow pool in its own session; killed with it on exit."""
+    def worker(self, name: str, limit: int | None = None,
+               clones: Path | None = None) -> Iterator[subprocess.Popen]:
+        """A process worker of the planflow pool in its own session, running at most ``limit``
+        flow runs at once and keeping its clones of shared remotes in ``clones`` (a machine of
+        its own, in effect); killed with its session on exit."""
         log = open(self.work / f"worker-{name}.log", "w")
-        proc = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "planflow",
-                                 "--name", name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        argv = [str(BIN / "prefect"), "worker", "start", "--pool", "planflow", "--name", name]
+        argv += ["--limit", str(limit)] if limit else []
+        env = dict(self.env, PLANFLOW_CLONES_DIR=str(clones or self.work / "clones"))
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             yield proc
@@ -90,9 +96,10 @@ def served(tmp_path_factory) -> Iterator[Served]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     repo = make_repo(work / "repo")
+    source = snapshot_source(work / "source")
     env = dict(os.environ, PREFECT_HOME=str(work / "prefect-home"), PREFECT_API_URL=url,
                PLANFLOW_RESULTS_DIR=str(work / "results"), PATH=f"{BIN}:{os.environ['PATH']}",
-               PLANFLOW_SOURCE=str(ROOT), PLANFLOW_REPO=str(repo), PLANFLOW_TZ="Europe/Berlin",
+               PLANFLOW_SOURCE=str(source), PLANFLOW_REPO=str(repo), PLANFLOW_TZ="Europe/Berlin",
                PREFECT_SERVER_ANALYTICS_ENABLED="false",
                PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
                PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_LOGGING_LEVEL="INFO")
@@ -108,6 +115,21 @@ def served(tmp_path_factory) -> Iterator[Served]:
     finally:
         kill_session(server)
         log.close()
+
+
+def snapshot_source(path: Path) -> Path:
+    """A git repository at ``path`` holding this checkout's files as they are now (tracked and
+    untracked, not ignored): what the deployments' pull step clones, so workers run the code
+    under test rather than the last commit."""
+    files = git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()
+    for name in files:
+        if (ROOT / name).is_file():
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, path / name)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
+    git(path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "snapshot")
+    return path
 
 
 def wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout_s: float = 180) -> None:
@@ -154,7 +176,8 @@ def test_run_created_like_the_ui_form_completes_with_artifacts_and_a_stack(serve
             sort=TaskRunSort.EXPECTED_START_TIME_DESC)
     assert {a.key for a in artifacts} == {"planflow-0a1b2c-plan", "planflow-0a1b2c-tasks"}
     table = next(a for a in artifacts if a.key == "planflow-0a1b2c-tasks")
-    assert [row["status"] for row in json.loads(table.data)] == ["done", "done"]
+    assert {row["task"]: row["status"] for row in json.loads(table.data)} == {
+        "1.1": "done", "1.2": "done", "total": "completed"}
     assert sorted(t.name for t in task_runs if t.state.is_completed()) == ["task-1.1", "task-1.2"]
     tip = git(served.repo, "rev-parse", "0a1b2c-task-1-2-right")
     assert git(served.repo, "rev-parse", f"{tip}^") == git(served.repo, "rev-parse", "0a1b2c-task-1-1-left")
@@ -319,3 +342,38 @@ def test_prefect_ui_shows_the_finished_run_and_its_artifacts(served):
     assert flow_run.name in body and "Completed" in body
     assert "planflow-9a9e00-plan" in body and "planflow-9a9e00-tasks" in body
     assert screenshot.stat().st_size > 10_000
+
+
+def test_two_workers_share_one_run_through_a_bare_remote(served):
+    remote = served.work / "shared.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(make_repo(served.work / "seed")), str(remote)],
+                   check=True)
+    checkout = served.work / "checkout"
+    subprocess.run(["git", "clone", "-q", str(remote), str(checkout)], check=True)
+    tasks = "\n".join(f'              - {{id: "{i}", title: part {i}, files: [p{i}.txt], '
+                      f'run: "sleep 3; echo {i} > p{i}.txt"}}' for i in range(1, 5))
+    plan = write_plan(served.work / "fanout-plan.yaml", f"""\
+        name: fan out
+        run_id: fa0a17
+        phases:
+          - name: parts
+            strategy: parallel
+            tasks:
+{tasks}
+        """)
+    form = {"params": {"plan_path": str(plan), "repo": str(checkout), "remote": str(remote),
+                       "max_parallel": 4, "retry_delay_s": 0}}
+
+    with served.worker("north", limit=2, clones=served.work / "clones-north"), \
+            served.worker("south", limit=2, clones=served.work / "clones-south"):
+        flow_run = served.run("execute-plan/execute-plan", form, timeout_s=300)
+
+    assert flow_run.state.is_completed(), flow_run.state.message
+    status = json.loads((checkout / ".git/planflow/runs/fa0a17/status.json").read_text())
+    clones = {Path(t["log_path"]).parents[6].name for t in status["tasks"]}
+    assert clones == {"clones-north", "clones-south"}, status["tasks"]
+    stack = status["stack"]
+    assert len(stack) == 4
+    for branch in stack:  # pushed to the shared remote, stacked
+        assert git(remote, "rev-parse", f"refs/heads/{branch}") == git(checkout, "rev-parse", branch)
+    assert git(checkout, "show", f"{stack[-1]}:p1.txt") == "1"

@@ -1,0 +1,73 @@
+"""Tasks on other machines: each plan task as its own ``run-task`` deployment run.
+
+With ``ExecuteParams.remote`` set (a git remote every worker can reach), a phase does not run
+its tasks in its own process: ``dispatch_task`` pushes the task's base commit to the remote,
+starts the ``run-task`` deployment (any worker of the pool picks it up), and fetches the
+task's commit back. On the worker, ``run_remote_task`` runs ``run_plan_task`` in the worker's
+own clone of the remote (``gitops.clones``) and pushes the branch and the commit's keep-ref.
+The parent stacks as usual and pushes the stacked branches. The cache works across workers
+when they share result storage (``PLANFLOW_RESULTS_DIR``).
+"""
+
+from __future__ import annotations
+
+from prefect import flow, task
+from prefect.deployments import run_deployment
+from pydantic import BaseModel
+
+from gitops.clones import worker_clone
+from gitops.repo import open_repository
+from tasks.defaults import result_storage
+from tasks.plan_task import TaskOutcome, TaskSpec, run_plan_task
+
+TASK_DEPLOYMENT = "run-task/run-task"
+
+
+class RemoteTask(BaseModel):
+    """One dispatched plan task: the ``spec`` as the parent built it (its ``repo`` is the
+    parent's) and the shared ``remote``."""
+
+    spec: TaskSpec
+    remote: str
+
+
+def base_ref(run_id: str, sha: str) -> str:
+    """The remote ref that carries a task's base commit to the workers."""
+    return f"refs/planflow/{run_id}/base-{sha}"
+
+
+def keep_ref(spec: TaskSpec) -> str:
+    """The ref of a finished task's own (unstacked) commit, as ``run_plan_task`` keeps it."""
+    return f"refs/planflow/{spec.run_id}/task-{spec.task.ref_id}"
+
+
+@flow(name="run-task", persist_result=True, result_storage=result_storage())
+def run_remote_task(job: RemoteTask) -> TaskOutcome:
+    """On a worker: run one plan task in this worker's clone of ``job.remote`` and push its
+    branch and commit back. Returns the ``TaskOutcome``; raises what ``run_plan_task`` raises."""
+    clone = worker_clone(job.remote)
+    spec = job.spec.model_copy(update={"repo": clone.root, "status_path": None})
+    outcome = run_plan_task(spec)
+    clone.push(job.remote, [f"{outcome.commit}:{keep_ref(spec)}",
+                            f"{outcome.commit}:refs/heads/{outcome.branch}"])
+    return outcome
+
+
+@task(name="dispatch-plan-task", task_run_name="dispatch-{spec.task.id}")
+def dispatch_task(spec: TaskSpec, remote: str) -> TaskOutcome:
+    """In the parent: run ``spec`` as a ``run-task`` deployment run and fetch its commit.
+
+    Returns the child's ``TaskOutcome``. Raises ``RuntimeError`` with the child's state message
+    when the child flow run does not complete.
+    """
+    repo = open_repository(spec.repo)
+    repo.push(remote, [f"{spec.base}:{base_ref(spec.run_id, spec.base)}"])
+    child = run_deployment(TASK_DEPLOYMENT, timeout=None,
+                           parameters={"job": RemoteTask(spec=spec, remote=remote).model_dump(mode="json")})
+    if not child.state or not child.state.is_completed():
+        message = child.state.message if child.state else "no state"
+        raise RuntimeError(f"task {spec.task.id}: run-task flow run {child.name} ended "
+                           f"{child.state.name if child.state else 'unknown'}: {message}")
+    outcome = TaskOutcome.model_validate(child.state.result())
+    repo.fetch(remote, [f"{keep_ref(spec)}:{keep_ref(spec)}"])
+    return outcome
