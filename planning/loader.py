@@ -1,7 +1,7 @@
 """Read a plan file in any known format.
 
-``FORMATS`` maps a format name to its parser ``(text, source) -> Plan``; add an entry to
-support another format.
+``FORMATS`` maps a format name to its parser ``(text, source) -> Plan``; add an entry (and a
+rule in :func:`detect_format`) to support another format.
 """
 
 from __future__ import annotations
@@ -10,40 +10,64 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from planning.autospec import parse_autospec
+from planning.chopstack import parse_chopstack
+from planning.droidz import HEADINGS as DROIDZ_LINES
+from planning.droidz import parse_droidz
 from planning.errors import PlanError
+from planning.jsonplan import parse_json_plan
 from planning.models import Plan
-from planning.native import parse_native
+from planning.native import PLAN_KEYS, parse_native
+from planning.speckit import TASK_LINE, parse_speckit
 from planning.spectacular import parse_spectacular
 
 Parser = Callable[[str, Path | None], Plan]
 
 FORMATS: dict[str, Parser] = {
     "spectacular": parse_spectacular,
+    "speckit": parse_speckit,
+    "droidz": parse_droidz,
     "native": parse_native,
+    "autospec": parse_autospec,
+    "chopstack": parse_chopstack,
+    "json": parse_json_plan,
 }
 
-SUFFIXES = {".md": "spectacular", ".markdown": "spectacular", ".yaml": "native", ".yml": "native"}
-
-_MARKDOWN_PLAN = re.compile(r"^(?:##\s+Phase\s+\d|###\s+Task\s|#\s)", re.M)
-_NATIVE_PLAN = re.compile(r"^phases\s*:", re.M)
+_MARKDOWN = {".md", ".markdown"}
+_YAML = {".yaml", ".yml"}
+_TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:", re.M)
+_AUTOSPEC_PHASE = re.compile(r"^\s+-\s+number\s*:", re.M)
 
 
 def detect_format(path: Path, text: str) -> str:
-    """The format name of a plan: by suffix (``.md`` -> ``spectacular``, ``.yaml``/``.yml`` ->
-    ``native``), else by content (markdown headings vs a top-level ``phases:`` key).
+    """The format name of a plan, from its suffix and content.
 
-    Raises PlanError (code ``unknown-format``) when neither tells.
+    ``.json`` -> ``json``. Markdown (``.md``): ``speckit`` when it has ``- [ ] T001`` task
+    lines, ``droidz`` when it has task groups or ``- Dependencies:`` bullets, else
+    ``spectacular``. YAML (``.yaml``/``.yml``, or no suffix): by top-level keys: only
+    ``name``/``run_id``/``spec``/``phases`` -> ``native``; ``summary``, ``_meta`` or numbered
+    phases -> ``autospec``; ``tasks`` or ``phases`` -> ``chopstack``; other ``.yaml`` -> ``native`` (whose errors say
+    what is missing). Raises PlanError (``unknown-format``, line 1) when nothing matches.
     """
-    if path.suffix.lower() in SUFFIXES:
-        return SUFFIXES[path.suffix.lower()]
-    if _MARKDOWN_PLAN.search(text):
-        return "spectacular"
-    if _NATIVE_PLAN.search(text):
+    suffix = path.suffix.lower()
+    if suffix == ".json" or (suffix not in _MARKDOWN | _YAML and text.lstrip().startswith("{")):
+        return "json"
+    if suffix in _MARKDOWN or (suffix not in _YAML and re.search(r"^#{1,3}\s", text, re.M)):
+        if TASK_LINE.search(text):
+            return "speckit"
+        return "droidz" if DROIDZ_LINES.search(text) else "spectacular"
+    keys = set(_TOP_KEY.findall(text))
+    if "phases" in keys and keys <= set(PLAN_KEYS):
+        return "native"
+    if keys & {"summary", "_meta"} or ("phases" in keys and _AUTOSPEC_PHASE.search(text)):
+        return "autospec"
+    if keys & {"tasks", "phases"}:
+        return "chopstack"
+    if suffix in _YAML:
         return "native"
     raise PlanError(
-        "cannot tell the plan's format", path,
-        fix=f"name it *.md or *.yaml, or pass the format ({', '.join(FORMATS)})",
-        code="unknown-format",
+        "cannot tell the plan's format", path, 1,
+        fix=f"pass the format with --format ({', '.join(FORMATS)})", code="unknown-format",
     )
 
 

@@ -159,3 +159,24 @@ def fenced_scripts(field_: Field | None) -> list[str]:
     return scripts or re.findall(r"`([^`]+)`", field_.rest)
 
 
+
+
+_PATH = re.compile(
+    r"(?<![\w/.:-])((?:[\w.-]+/)*(?:[\w-][\w.-]*)?\.[A-Za-z][A-Za-z0-9]{0,9}|(?:[\w.-]+/)+[\w.-]+)(?![\w/-])"
+)
+_NOT_PATHS = {"e.g", "i.e", "etc", "vs"}
+
+
+def paths_in(text: str) -> list[str]:
+    """File paths mentioned in free text, in order, without duplicates: words with a file
+    extension (``src/app.py``, ``.gitignore``) or with a slash (``src/models/user``).
+    Abbreviations (``e.g.``), version numbers and URLs are not paths."""
+    found = []
+    for match in _PATH.finditer(text):
+        path = match.group(1).rstrip(".")
+        if path.lower() in _NOT_PATHS or "//" in path or path.startswith("..") or "/" == path[-1]:
+            continue
+        if re.fullmatch(r"[\d./]+", path):
+            continue
+        found.append(path)
+    return list(dict.fromkeys(found))

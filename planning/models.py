@@ -16,11 +16,17 @@ import hashlib
 import re
 from enum import Enum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SIZE_HOURS = {"S": 2.0, "M": 4.0, "L": 6.0, "XL": 10.0}
-"""Default hours per size when a plan gives a size but no hours (spectacular's scale)."""
+from planning.errors import Issue
+
+SIZE_HOURS = {"S": 1.0, "M": 2.0, "L": 4.0, "XL": 8.0}
+"""Default hours per size when a plan gives a size but no hours."""
+
+XL_HOURS = 8.0
+"""A task estimated above this many hours counts as XL (too big for one agent run)."""
 
 
 class Strategy(str, Enum):
@@ -59,7 +65,9 @@ class PlanTask(BaseModel):
     ``quality_gates`` (shell scripts run in the task's worktree after the agent, each must exit 0);
     ``agent`` (agent name overriding the run's default); ``run`` (the command the ``shell``
     agent runs for this task); ``allow_empty`` (a task that may finish without changing a file);
-    ``line`` (where the task starts in the plan file).
+    ``status``: ``pending`` (to run), ``done`` (the plan marks it finished: skipped, its
+    dependents run) or ``blocked`` (not run, nor anything that depends on it) with
+    ``blocked_reason``; ``line`` (where the task starts in the plan file).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -76,6 +84,8 @@ class PlanTask(BaseModel):
     agent: str | None = None
     run: str | None = None
     allow_empty: bool = False
+    status: Literal["pending", "done", "blocked"] = "pending"
+    blocked_reason: str | None = None
     line: int | None = None
 
     @property
@@ -100,7 +110,8 @@ class Phase(BaseModel):
     """A group of tasks run as one subflow; phases run in order.
 
     ``number`` is 1-based as in the plan; ``max_parallel`` caps concurrent agents in a parallel
-    phase (None: the run's ``--max-parallel``).
+    phase (None: the run's ``--max-parallel``); ``notes`` keeps phase-level remarks of the plan
+    (spec-kit's ``**Checkpoint**`` lines).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -110,6 +121,7 @@ class Phase(BaseModel):
     strategy: Strategy = Strategy.sequential
     max_parallel: int | None = Field(default=None, ge=1)
     tasks: list[PlanTask] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
     line: int | None = None
 
     @property
@@ -123,7 +135,9 @@ class Plan(BaseModel):
 
     ``run_id`` is the 6-hex run id when the plan carries one (spectacular front matter
     ``runId`` or a ``specs/{run_id}-slug/`` folder), else None and the caller assigns one.
-    ``source`` is the file the plan was read from; ``spec`` a spec path the plan names.
+    ``source`` is the file the plan was read from; ``spec`` a spec path the plan names;
+    ``parse_warnings`` what a parser noticed but could read past (e.g. unknown fields of a
+    foreign format), reported by validation.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -133,6 +147,7 @@ class Plan(BaseModel):
     source: Path | None = None
     spec: str | None = None
     phases: list[Phase] = Field(default_factory=list)
+    parse_warnings: list[Issue] = Field(default_factory=list)
 
     def tasks(self) -> list[PlanTask]:
         """All tasks in plan order."""

@@ -36,6 +36,7 @@ from pydantic import ValidationError
 
 from planning.errors import PlanError
 from planning.models import Phase, Plan, PlanTask
+from planning.yamldoc import SafeLoader, yaml_error_line
 
 PLAN_KEYS = {"name": "name", "run_id": "run_id", "spec": "spec", "phases": "phases"}
 PHASE_KEYS = {"name": "name", "strategy": "strategy", "max_parallel": "max_parallel", "tasks": "tasks"}
@@ -53,17 +54,20 @@ class _Reader:
 
     def __init__(self, text: str, source: Path | None) -> None:
         self.source = source
-        self.loader = yaml.SafeLoader(text)
+        self.text = text
+        self.loader: SafeLoader | None = None
 
     def error(self, message: str, node: yaml.Node, fix: str, code: str = "bad-native-plan") -> PlanError:
         return PlanError(message, self.source, node.start_mark.line + 1, fix=fix, code=code)
 
     def root(self) -> yaml.Node | None:
         try:
+            self.loader = SafeLoader(self.text)
             return self.loader.get_single_node()
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-            raise PlanError(f"invalid YAML: {exc}", self.source, mark.line + 1 if mark else None,
+            line = mark.line + 1 if mark else yaml_error_line(exc, self.text)
+            raise PlanError(f"invalid YAML: {exc}", self.source, line,
                             fix="fix the YAML syntax at that line", code="bad-yaml") from exc
 
     def mapping(self, node: yaml.Node, allowed: dict[str, str], what: str) -> dict[str, yaml.Node]:
@@ -98,7 +102,11 @@ class _Reader:
             return node.value
         if key == "depends_on":
             return [self.value("id", item) for item in self.sequence(node, key)]
-        return self.loader.construct_object(node, deep=True)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            raise self.error(f"unreadable value: {exc}", node, fix=f"correct the value of `{key}`",
+                             code="bad-value") from exc
 
     def build(self, model: type, nodes: dict[str, yaml.Node], keys: dict[str, str],
               parent: yaml.Node, what: str, **extra: Any) -> Any:

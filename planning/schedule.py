@@ -1,12 +1,22 @@
-"""Order of work inside phases (waves) and a plain-text dry run of a plan.
+"""What a run will do and how long it takes: waves, skipped tasks, critical path, estimates.
 
-A wave is a list of tasks that may run at the same time; waves of a phase run in order.
+A wave is a list of tasks that may run at the same time; waves of a phase run in order and
+phases run in order, so each is a barrier. Hence the critical path is the longest task of
+each wave, and the parallel estimate for ``max_parallel`` agents is, per wave, the makespan
+of its tasks spread over the wave's agents (longest first onto the least loaded agent).
 """
 
 from __future__ import annotations
 
+import heapq
+
+from pydantic import BaseModel
+
 from planning.errors import PlanError
-from planning.models import Phase, Plan, PlanTask, Strategy
+from planning.models import SIZE_HOURS, Phase, Plan, PlanTask, Strategy
+
+DEFAULT_HOURS = SIZE_HOURS["M"]
+"""Hours assumed for a task with neither hours nor a size."""
 
 
 def phase_waves(phase: Phase) -> list[list[PlanTask]]:
@@ -34,7 +44,8 @@ def phase_waves(phase: Phase) -> list[list[PlanTask]]:
             )
         waves.append(wave)
         done.update(task.id for task in wave)
-        pending = [task for task in pending if task not in wave]
+        ready = {id(task) for task in wave}
+        pending = [task for task in pending if id(task) not in ready]
     return waves
 
 
@@ -43,50 +54,184 @@ def plan_waves(plan: Plan) -> list[list[list[PlanTask]]]:
     return [phase_waves(phase) for phase in plan.phases]
 
 
-def estimates(plan: Plan) -> tuple[float, float]:
-    """``(sequential hours, parallel hours)``: the sum of all task estimates, and the sum over
-    phases and their waves of the longest task per wave. Tasks without an estimate count 0."""
-    hours = [[[task.estimate_hours or 0.0 for task in wave] for wave in waves]
-             for waves in plan_waves(plan)]
-    sequential = sum(sum(sum(wave) for wave in waves) for waves in hours)
-    parallel = sum(sum(max(wave) for wave in waves) for waves in hours)
-    return sequential, parallel
+def runnable(plan: Plan) -> tuple[list[str], dict[str, str]]:
+    """``(ids of the tasks a run executes, {id: reason} of those it skips)``.
+
+    Skipped: tasks the plan marks done ("already done"), blocked tasks ("blocked: reason")
+    and every task that depends on a blocked one, directly or not ("depends on blocked task
+    X"). Dependents of done tasks run.
+    """
+    skip: dict[str, str] = {}
+    blocked: dict[str, str] = {}
+    for task in plan.tasks():
+        if task.status == "done":
+            skip[task.id] = "already done"
+        elif task.status == "blocked":
+            blocked[task.id] = task.id
+            skip[task.id] = f"blocked: {task.blocked_reason or 'no reason given'}"
+    changed = bool(blocked)
+    while changed:
+        changed = False
+        for task in plan.tasks():
+            root = next((blocked[dep] for dep in task.dependencies if dep in blocked), None)
+            if root is not None and task.id not in blocked:
+                blocked[task.id] = root
+                skip[task.id] = f"depends on blocked task {root}"
+                changed = True
+    return [task.id for task in plan.tasks() if task.id not in skip], skip
 
 
-def render_dry_run(plan: Plan) -> str:
-    """A plain-text listing of what a run would do: each phase (label, name, max_parallel), its
-    waves, each task (id, title, estimate, files, dependencies), and the totals. Raises
-    PlanError as :func:`phase_waves` does."""
-    run = f" (run {plan.run_id})" if plan.run_id else ""
-    out = [f"Plan: {plan.name}{run}"]
-    if plan.source:
-        out.append(f"Source: {plan.source}")
-    for phase, waves in zip(plan.phases, plan_waves(plan)):
-        cap = f", max_parallel {phase.max_parallel}" if phase.max_parallel else ""
-        out.append(f"\n{phase.label}: {phase.name}{cap}")
-        for number, wave in enumerate(waves, start=1):
-            out.append(f"  Wave {number}:")
-            for task in wave:
-                out.extend(_task_lines(task))
-    sequential, parallel = estimates(plan)
-    unknown = sum(1 for task in plan.tasks() if task.estimate_hours is None)
-    note = f" ({unknown} tasks without estimate)" if unknown else ""
-    out.append(
-        f"\nTotal: {len(plan.tasks())} tasks in {len(plan.phases)} phases; "
-        f"sequential {_hours(sequential)}, parallel estimate {_hours(parallel)}{note}"
-    )
-    return "\n".join(out) + "\n"
-
-
-def _task_lines(task: PlanTask) -> list[str]:
+def task_hours(task: PlanTask) -> float:
+    """The task's estimate: its hours, else its size's hours, else ``DEFAULT_HOURS``."""
     estimate = task.estimate_hours
-    size = f"{task.size.value}, " if task.size else ""
-    lines = [f"    {task.id}  {task.title}  [{size}{_hours(estimate) if estimate is not None else '?'}]"]
-    lines.append(f"      files: {', '.join(task.files) if task.files else '(none)'}")
-    if task.dependencies:
-        lines.append(f"      depends on: {', '.join(task.dependencies)}")
-    return lines
+    return DEFAULT_HOURS if estimate is None else estimate
 
 
-def _hours(value: float) -> str:
+def phase_limit(phase: Phase, max_parallel: int) -> int:
+    """Agents a phase runs at once: 1 when sequential, else the smaller of ``max_parallel``
+    and the phase's own ``max_parallel``."""
+    if phase.strategy is Strategy.sequential:
+        return 1
+    return min(max_parallel, phase.max_parallel or max_parallel)
+
+
+def _makespan(hours: list[float], agents: int) -> float:
+    loads = [0.0] * max(1, min(agents, len(hours)))
+    for value in sorted(hours, reverse=True):
+        heapq.heapreplace(loads, loads[0] + value)
+    return max(loads, default=0.0)
+
+
+class WaveInfo(BaseModel):
+    """One wave: the ids it runs, the ids it skips, its hours with the run's agents."""
+
+    tasks: list[str]
+    skipped: list[str]
+    hours: float
+
+
+class PhaseInfo(BaseModel):
+    """One phase of the schedule."""
+
+    number: int
+    name: str
+    strategy: str
+    agents: int
+    waves: list[WaveInfo]
+
+
+class Schedule(BaseModel):
+    """The schedule of a plan for ``max_parallel`` agents.
+
+    ``sequential_hours``: every task that runs, one after another; ``parallel_hours``: the
+    waves with ``max_parallel`` agents; ``critical_path`` (ids) and ``critical_hours``: the
+    longest task of each wave (the time with unlimited agents); ``savings_hours`` and
+    ``savings_percent``: sequential minus parallel; ``assumed``: ids of tasks without an
+    estimate (counted as ``DEFAULT_HOURS``); ``skipped``: {id: reason}; ``dependencies``:
+    dependency edges.
+    """
+
+    plan: str
+    run_id: str | None
+    max_parallel: int
+    phases: list[PhaseInfo]
+    tasks: int
+    dependencies: int
+    sequential_hours: float
+    parallel_hours: float
+    savings_hours: float
+    savings_percent: float
+    critical_path: list[str]
+    critical_hours: float
+    assumed: list[str]
+    skipped: dict[str, str]
+
+
+def build_schedule(plan: Plan, max_parallel: int = 4) -> Schedule:
+    """The :class:`Schedule` of ``plan`` with at most ``max_parallel`` agents at once.
+
+    Raises PlanError as :func:`phase_waves` does.
+    """
+    _, skip = runnable(plan)
+    phases, path, critical, sequential, parallel = [], [], 0.0, 0.0, 0.0
+    for phase, waves in zip(plan.phases, plan_waves(plan)):
+        agents = phase_limit(phase, max_parallel)
+        infos = []
+        for wave in waves:
+            run = [task for task in wave if task.id not in skip]
+            hours = [task_hours(task) for task in run]
+            span = _makespan(hours, agents)
+            infos.append(WaveInfo(tasks=[t.id for t in run],
+                                  skipped=[t.id for t in wave if t.id in skip], hours=span))
+            sequential += sum(hours)
+            parallel += span
+            if run:
+                longest = max(run, key=task_hours)
+                path.append(longest.id)
+                critical += task_hours(longest)
+        phases.append(PhaseInfo(number=phase.number, name=phase.name,
+                                strategy=phase.strategy.value, agents=agents, waves=infos))
+    saved = sequential - parallel
+    return Schedule(
+        plan=plan.name, run_id=plan.run_id, max_parallel=max_parallel, phases=phases,
+        tasks=len(plan.tasks()), dependencies=sum(len(t.dependencies) for t in plan.tasks()),
+        sequential_hours=sequential, parallel_hours=parallel, savings_hours=saved,
+        savings_percent=round(100 * saved / sequential, 1) if sequential else 0.0,
+        critical_path=path, critical_hours=critical,
+        assumed=[t.id for t in plan.tasks() if t.estimate_hours is None and t.id not in skip],
+        skipped=skip,
+    )
+
+
+def estimates(plan: Plan, max_parallel: int = 4) -> tuple[float, float]:
+    """``(sequential hours, parallel hours)`` of :func:`build_schedule`."""
+    schedule = build_schedule(plan, max_parallel)
+    return schedule.sequential_hours, schedule.parallel_hours
+
+
+def hours_text(value: float) -> str:
+    """``2.5h``."""
     return f"{value:g}h"
+
+
+def summary_markdown(schedule: Schedule) -> str:
+    """The "Execution Summary" of a schedule as markdown (totals, critical path, skipped)."""
+    lines = [
+        "## Execution Summary", "",
+        f"- Tasks: {schedule.tasks} in {len(schedule.phases)} phases, "
+        f"{schedule.dependencies} dependencies",
+        f"- Sequential time: {hours_text(schedule.sequential_hours)}",
+        f"- Parallel time ({schedule.max_parallel} agents): {hours_text(schedule.parallel_hours)}",
+        f"- Time savings: {hours_text(schedule.savings_hours)} ({schedule.savings_percent:g}%)",
+        f"- Critical path: {' → '.join(schedule.critical_path) or '-'} "
+        f"({hours_text(schedule.critical_hours)})",
+    ]
+    if schedule.assumed:
+        lines.append(f"- Without estimate (counted as {hours_text(DEFAULT_HOURS)}): "
+                     f"{', '.join(schedule.assumed)}")
+    for task_id, reason in schedule.skipped.items():
+        lines.append(f"- Skipped {task_id}: {reason}")
+    return "\n".join(lines) + "\n"
+
+
+def render_mermaid(plan: Plan) -> str:
+    """A Mermaid flowchart of the task graph: one subgraph per phase, an edge per dependency."""
+    def node(task_id: str) -> str:
+        return "t_" + "".join(c if c.isalnum() else "_" for c in task_id)
+
+    lines = ["flowchart TD"]
+    for index, phase in enumerate(plan.phases):
+        lines.append(f'  subgraph p{index}["{_label(phase.label + ": " + phase.name)}"]')
+        for task in phase.tasks:
+            lines.append(f'    {node(task.id)}["{_label(task.id + " " + task.title)}"]')
+        lines.append("  end")
+    known = {task.id for task in plan.tasks()}
+    for task in plan.tasks():
+        for dep in task.dependencies:
+            if dep in known:
+                lines.append(f"  {node(dep)} --> {node(task.id)}")
+    return "\n".join(lines) + "\n"
+
+
+def _label(text: str) -> str:
+    return text.replace('"', "'").replace("[", "(").replace("]", ")")[:80]

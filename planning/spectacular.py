@@ -67,7 +67,7 @@ def parse_spectacular(text: str, source: Path | None = None) -> Plan:
     lines = outer if _has_phase(outer) else md.embedded_block(outer, _has_phase)
     if lines is None:
         raise PlanError(
-            "no `## Phase N: Name` heading found", source, None,
+            "no `## Phase N: Name` heading found", source, 1,
             fix="group tasks under `## Phase 1: Name` headings", code="no-phases",
         )
     phases = [_build_phase(draft, source) for draft in _walk(lines, source)]

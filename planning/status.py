@@ -37,7 +37,10 @@ class TaskState(str, Enum):
 
 class TaskStatus(BaseModel):
     """One task of a run: ``duration_s`` in seconds; ``cached`` when the result came from the
-    cache without calling an agent; ``error`` the failure text."""
+    cache without calling an agent; ``error`` the failure text; ``reason`` why a task the plan
+    marks done or blocked was skipped. The ledger, summed over the
+    agent runs of this run (a cached task spent nothing): ``tokens_in``/``tokens_out``,
+    ``cost_usd`` (USD; None while no agent reported a cost), ``turns``, ``attempts``."""
 
     id: str
     name: str
@@ -49,15 +52,22 @@ class TaskStatus(BaseModel):
     log_path: str | None = None
     cached: bool = False
     error: str | None = None
+    reason: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = None
+    turns: int = 0
+    attempts: int = 0
 
 
 class RunStatus(BaseModel):
     """A whole run. ``status``: running, completed or failed; ``phase``: the current phase label;
-    ``stack``: the stacked branches in order, base first; times are UNIX seconds."""
+    ``stack``: the stacked branches in order, base first; times are UNIX seconds. ``stopped``:
+    the run's cost passed ``--budget-usd`` and no new task was started (``output`` says so)."""
 
     run_id: str
     plan: str
-    status: Literal["running", "completed", "failed"] = "running"
+    status: Literal["running", "completed", "failed", "stopped"] = "running"
     phase: str | None = None
     base: str | None = None
     output: str = ""
@@ -84,6 +94,23 @@ class RunStatus(BaseModel):
                 return task
         raise KeyError(task_id)
 
+    def cost_usd(self) -> float:
+        """The run's reported cost so far, USD (tasks with no reported cost count 0)."""
+        return sum(task.cost_usd or 0.0 for task in self.tasks)
+
+    def totals(self) -> dict[str, Any]:
+        """The run's ledger totals: ``tokens_in``, ``tokens_out``, ``cost_usd`` (USD, None when
+        no agent reported a cost), ``turns``, ``attempts``, ``duration_s`` (seconds, summed)."""
+        costs = [task.cost_usd for task in self.tasks if task.cost_usd is not None]
+        return {
+            "tokens_in": sum(task.tokens_in for task in self.tasks),
+            "tokens_out": sum(task.tokens_out for task in self.tasks),
+            "cost_usd": round(sum(costs), 6) if costs else None,
+            "turns": sum(task.turns for task in self.tasks),
+            "attempts": sum(task.attempts for task in self.tasks),
+            "duration_s": round(sum(task.duration_s or 0.0 for task in self.tasks), 3),
+        }
+
     def public(self) -> dict[str, Any]:
         """The JSON users ask for (architecture guide), with the per-task detail appended."""
         def brief(task: TaskStatus) -> dict[str, Any]:
@@ -101,6 +128,7 @@ class RunStatus(BaseModel):
             "stack": self.stack,
             "plan": self.plan,
             "tasks": [t.model_dump(mode="json") for t in self.tasks],
+            "totals": self.totals(),
         }
 
     def progress_line(self) -> str:
@@ -154,6 +182,26 @@ class StatusStore:
             task = self.status.task(task_id)
             for name, value in fields.items():
                 setattr(task, name, value)
+            self._write()
+
+    def add_usage(self, task_id: str, attempt: int, tokens_in: int, tokens_out: int,
+                  cost_usd: float | None, turns: int | None) -> None:
+        """Add one agent run's usage to task ``task_id``'s ledger and write the file.
+
+        Args:
+            task_id: the task.
+            attempt: the run's 1-based attempt number (the task's ``attempts`` becomes at least it).
+            tokens_in: input tokens. tokens_out: output tokens.
+            cost_usd: USD, None when the agent reported none. turns: None when not reported.
+        """
+        with self._lock:
+            task = self.status.task(task_id)
+            task.tokens_in += tokens_in
+            task.tokens_out += tokens_out
+            if cost_usd is not None:
+                task.cost_usd = round((task.cost_usd or 0.0) + cost_usd, 6)
+            task.turns += turns or 0
+            task.attempts = max(task.attempts, attempt)
             self._write()
 
     def _write(self) -> None:

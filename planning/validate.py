@@ -1,29 +1,38 @@
 """Validation of a parsed plan: every finding is an :class:`Issue` with a stable code.
 
 Errors: ``duplicate-task-id``, ``unknown-dependency``, ``self-dependency``,
-``forward-dependency`` (a dependency on a task in a later phase), ``dependency-cycle``,
-``empty-phase``. Warnings: ``no-files``.
+``forward-dependency`` (a dependency on a task in a later phase), ``dependency-cycle``, ``empty-phase``, ``task-too-large`` (size XL or more
+than 8 hours). Warnings: ``no-files``, ``file-conflict`` (two tasks that may run at the same
+time declare the same file; an error with ``strict``), ``blocked-without-reason``, and what
+the parser reported (``Plan.parse_warnings``).
 """
 
 from __future__ import annotations
 
+from planning.conflicts import file_conflicts
 from planning.errors import Issue, PlanValidationError
-from planning.models import Plan, PlanTask
+from planning.models import XL_HOURS, Plan, PlanTask, Size
 
 
-def validate_plan(plan: Plan) -> list[Issue]:
-    """All findings for ``plan``, errors first, each in plan order; never raises."""
+def validate_plan(plan: Plan, strict: bool = False) -> list[Issue]:
+    """All findings for ``plan``, errors first, each in plan order; never raises.
+
+    ``strict`` makes file conflicts errors instead of warnings.
+    """
     issues = (
         _empty_phases(plan) + _duplicates(plan) + _dependency_issues(plan) + _cycles(plan)
-        + _missing_files(plan)
+        + _too_large(plan)
     )
+    if not issues:
+        issues += _conflicts(plan, strict)
+    issues += _missing_files(plan) + _blocked(plan) + list(plan.parse_warnings)
     return sorted(issues, key=lambda issue: issue.severity != "error")
 
 
-def check_plan(plan: Plan) -> list[Issue]:
+def check_plan(plan: Plan, strict: bool = False) -> list[Issue]:
     """The warnings for ``plan``; raises PlanValidationError (carrying every issue) when any
-    finding is an error."""
-    issues = validate_plan(plan)
+    finding is an error (with ``strict``, file conflicts are errors)."""
+    issues = validate_plan(plan, strict)
     if any(issue.severity == "error" for issue in issues):
         raise PlanValidationError(issues)
     return issues
@@ -87,12 +96,17 @@ def find_cycles(plan: Plan) -> list[list[str]]:
     state: dict[str, int] = {}
     cycles: list[list[str]] = []
     seen: set[frozenset[str]] = set()
-
-    def visit(node: str, path: list[str]) -> None:
-        state[node] = 1
-        path.append(node)
-        for dep in graph.get(node, []):
-            if state.get(dep) == 1:
+    for root in order:
+        if root in state:
+            continue
+        state[root] = 1
+        path, stack = [root], [iter(graph[root])]
+        while stack:
+            dep = next(stack[-1], None)
+            if dep is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(dep) == 1:
                 cycle = path[path.index(dep):]
                 if frozenset(cycle) not in seen:
                     seen.add(frozenset(cycle))
@@ -100,13 +114,9 @@ def find_cycles(plan: Plan) -> list[list[str]]:
                     cycle = cycle[start:] + cycle[:start]
                     cycles.append(cycle + [cycle[0]])
             elif dep not in state:
-                visit(dep, path)
-        path.pop()
-        state[node] = 2
-
-    for task_id in order:
-        if task_id not in state:
-            visit(task_id, [])
+                state[dep] = 1
+                path.append(dep)
+                stack.append(iter(graph[dep]))
     return cycles
 
 
@@ -124,4 +134,36 @@ def _missing_files(plan: Plan) -> list[Issue]:
         _issue(plan, "no-files", f"task {task.id} lists no files", task.line,
                "list the files the task may change", severity="warning")
         for task in plan.tasks() if not task.files
+    ]
+
+
+def _too_large(plan: Plan) -> list[Issue]:
+    return [
+        _issue(plan, "task-too-large",
+               f"task {task.id} is too large for one agent run "
+               f"({'size XL' if task.size is Size.XL else f'{task.hours:g}h'})", task.line,
+               f"split it into tasks of at most {XL_HOURS:g}h (size L or smaller)")
+        for task in plan.tasks()
+        if task.size is Size.XL or (task.hours is not None and task.hours > XL_HOURS)
+    ]
+
+
+def _conflicts(plan: Plan, strict: bool) -> list[Issue]:
+    lines = {task.id: task.line for task in plan.tasks()}
+    return [
+        _issue(plan, "file-conflict",
+               f"tasks {c.first} and {c.second} may run at the same time and both declare "
+               f"{', '.join(c.files)}", lines[c.second],
+               f"make {c.second} depend on {c.first} (or run with --serialize-conflicts)",
+               severity="error" if strict else "warning")
+        for c in file_conflicts(plan)
+    ]
+
+
+def _blocked(plan: Plan) -> list[Issue]:
+    return [
+        _issue(plan, "blocked-without-reason", f"task {task.id} is blocked without a reason",
+               task.line, "say why in `blocked_reason`", severity="warning")
+        for task in plan.tasks()
+        if task.status == "blocked" and not (task.blocked_reason or "").strip()
     ]

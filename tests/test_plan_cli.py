@@ -1,0 +1,78 @@
+"""``planflow validate`` and ``planflow run --dry-run``: exit codes, JSON, strict mode, file
+conflicts and their serialization, schedule outputs."""
+
+from __future__ import annotations
+
+import json
+
+from plan_fixtures import NATIVE
+from planflow.cli import main
+from planning.conflicts import file_conflicts, serialize_conflicts
+from planning.loader import load_plan
+from planning.schedule import plan_waves
+
+CONFLICTING = NATIVE[1].replace("files: [greeter/bye.py]", "files: [greeter/hello.py]")
+
+
+def write(tmp_path, text, name="plan.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_validate_valid_plan_exits_0(tmp_path, capsys):
+    assert main(["validate", str(write(tmp_path, NATIVE[1]))]) == 0
+    assert "valid (2 phases, 3 tasks; 0 errors, 0 warnings)" in capsys.readouterr().err
+
+
+def test_validate_json_lists_errors_and_exits_1(tmp_path, capsys):
+    path = write(tmp_path, NATIVE[1].replace('depends_on: ["1.1"]', 'depends_on: ["9.9"]'))
+    assert main(["validate", str(path), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["valid"] is False
+    assert [(e["code"], e["line"]) for e in report["errors"]] == [("unknown-dependency", 11)]
+
+
+def test_validate_unreadable_plan_exits_1_with_the_parser_line(tmp_path, capsys):
+    path = write(tmp_path, "name: x\nphases:\n  - name: [\n")
+    assert main(["validate", str(path), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["errors"][0]["code"] == "bad-yaml" and report["errors"][0]["line"] == 4
+
+
+def test_file_conflict_is_a_warning_an_error_when_strict_and_serializable(tmp_path, capsys):
+    path = write(tmp_path, CONFLICTING)
+    plan = load_plan(path)
+    assert [(c.first, c.second, c.files) for c in file_conflicts(plan)] == [
+        ("2.1", "2.2", ("greeter/hello.py",))]
+    assert main(["validate", str(path)]) == 0
+    assert "warning: tasks 2.1 and 2.2 may run at the same time" in capsys.readouterr().err
+    assert main(["validate", str(path), "--strict"]) == 1
+    assert main(["validate", str(path), "--strict", "--serialize-conflicts"]) == 0
+    serialized = serialize_conflicts(plan)
+    assert serialized.task("2.2").dependencies == ["2.1"]
+    assert [[t.id for t in w] for w in plan_waves(serialized)[1]] == [["2.1"], ["2.2"]]
+    assert plan.task("2.2").dependencies == []
+
+
+def test_run_refuses_an_invalid_plan(tmp_path, capsys):
+    path = write(tmp_path, CONFLICTING)
+    assert main(["run", str(path), "--dry-run", "--strict"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_dry_run_json_and_mermaid(tmp_path, capsys):
+    path = write(tmp_path, NATIVE[1])
+    assert main(["run", str(path), "--dry-run", "--json", "--max-parallel", "2"]) == 0
+    schedule = json.loads(capsys.readouterr().out)
+    assert schedule["max_parallel"] == 2 and schedule["critical_path"] == ["1.1", "2.1"]
+    assert (schedule["sequential_hours"], schedule["parallel_hours"]) == (5.0, 4.0)
+    assert main(["run", str(path), "--dry-run", "--mermaid"]) == 0
+    assert "t_1_1 --> t_2_1" in capsys.readouterr().out
+
+
+def test_dry_run_table(tmp_path, capsys):
+    path = write(tmp_path, CONFLICTING)
+    assert main(["run", str(path), "--dry-run", "--serialize-conflicts"]) == 0
+    out = capsys.readouterr().out
+    assert "Execution Summary" in out and "Critical path: 1.1 → 2.1 → 2.2 (5h)" in out
