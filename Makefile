@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench serve clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,15 @@ demo: $(VENV)/.installed
 	PATH="$(BIN):$$PATH" bash examples/demo.sh
 
 test: $(VENV)/.installed
+	bash scripts/test-deps.sh
 	PATH="$(BIN):$$PATH" $(BIN)/pytest -q
 
 bench: $(VENV)/.installed
 	PATH="$(BIN):$$PATH" $(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/plan_scale.py
 
 clean:
 	rm -rf $(VENV)
+
+serve: $(VENV)/.installed
+	PATH="$(BIN):$$PATH" bash scripts/serve.sh

@@ -11,7 +11,7 @@ Errors:
                            no command for a shell task...): not worth a retry
 
 An agent that runs and fails or times out is not an exception: it is an ``AgentResult`` with
-status ``failed`` or ``timeout``.
+status ``failed`` or ``timeout`` and a ``Failure`` class (``agents.failures``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,14 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from agents.config import AgentSettings
+from agents.failures import Failure
 from agents.process import ProcessOutcome, run_process
 from planning.models import PlanTask
+
+REDACTED = "[redacted]"
 
 
 class AgentConfigError(Exception):
@@ -51,17 +55,27 @@ class AgentRequest(BaseModel):
 
 
 class Invocation(BaseModel):
-    """How to start an agent: ``argv`` and the complete ``env`` (built with ``base_env``)."""
+    """How to start an agent: ``argv``, the complete ``env`` (built with ``base_env``),
+    ``files`` to write before the start (path -> text: the agent's own config in its home),
+    ``secrets``, values that must not survive in the log or the result (API keys), and
+    ``private_dirs``, folders the agent writes (its home), created before the run and scrubbed
+    of the secrets after it (some CLIs snapshot their environment to disk)."""
 
     argv: list[str]
-    env: dict[str, str]
+    env: dict[str, str] = Field(repr=False)
+    files: dict[Path, str] = Field(default_factory=dict, repr=False)
+    secrets: list[str] = Field(default_factory=list, repr=False)
+    private_dirs: list[Path] = Field(default_factory=list)
 
 
 class AgentResult(BaseModel):
     """How one agent run ended.
 
     Fields: ``status``; ``exit_code`` (None on timeout); ``message`` (the agent's final message,
-    or the tail of its output); ``duration_s`` (seconds); ``log_path``.
+    its error, or the tail of its output); ``duration_s`` (seconds); ``log_path``; ``failure``
+    (None when it succeeded); ``tokens_in``/``tokens_out`` (tokens the CLI reports);
+    ``cost_usd`` (USD, None when the CLI reports no cost); ``turns`` (None when not reported);
+    ``session_id``.
     """
 
     status: Literal["succeeded", "failed", "timeout"]
@@ -69,19 +83,27 @@ class AgentResult(BaseModel):
     message: str
     duration_s: float
     log_path: Path
+    failure: Failure | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = None
+    turns: int | None = None
+    session_id: str | None = None
 
 
 class Agent(ABC):
     """A coding-agent adapter: builds the invocation, parses the outcome; never runs anything.
 
     ``command`` is the CLI's ``--agent-command``: the command line for the ``shell`` agent;
-    other adapters may use it to override their executable.
+    other adapters use it to override their executable. ``settings`` is the agent
+    configuration (default: ``AgentSettings(kind=name)``).
     """
 
     name: ClassVar[str]
 
-    def __init__(self, command: str | None = None) -> None:
+    def __init__(self, command: str | None = None, settings: AgentSettings | None = None) -> None:
         self.command = command
+        self.settings = settings or AgentSettings(kind=self.name)
 
     @abstractmethod
     def invocation(self, request: AgentRequest) -> Invocation:
@@ -94,16 +116,18 @@ class Agent(ABC):
         """
         if outcome.timed_out:
             status: Literal["succeeded", "failed", "timeout"] = "timeout"
+            failure: Failure | None = Failure.timeout
         elif outcome.exit_code == 0:
-            status = "succeeded"
+            status, failure = "succeeded", None
         else:
-            status = "failed"
+            status, failure = "failed", Failure.error
         return AgentResult(
             status=status,
             exit_code=outcome.exit_code,
             message=outcome.output_tail,
             duration_s=outcome.duration_s,
             log_path=outcome.log_path,
+            failure=failure,
         )
 
 
@@ -111,15 +135,21 @@ def run_agent(agent: Agent, request: AgentRequest) -> AgentResult:
     """Run ``agent`` on ``request`` in ``request.worktree`` and return its result.
 
     Builds the invocation (so a misconfiguration raises before anything is written), writes
-    ``request.prompt`` to ``request.prompt_path`` (parent dirs created), runs the invocation
-    with ``request.timeout_s`` seconds and parses the outcome.
+    ``request.prompt`` to ``request.prompt_path`` and the invocation's files (parent dirs
+    created) and creates its private folders, runs the invocation with ``request.timeout_s``
+    seconds and parses the outcome.
+    The invocation's secrets are replaced by ``REDACTED`` in the log file, the files under its
+    private folders and the result.
 
     Raises:
         AgentConfigError: the agent cannot build an invocation for this request.
     """
     invocation = agent.invocation(request)
-    request.prompt_path.parent.mkdir(parents=True, exist_ok=True)
-    request.prompt_path.write_text(request.prompt, encoding="utf-8")
+    for path, text in {request.prompt_path: request.prompt, **invocation.files}.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    for folder in invocation.private_dirs:
+        folder.mkdir(parents=True, exist_ok=True)
     outcome = run_process(
         invocation.argv,
         cwd=request.worktree,
@@ -127,4 +157,39 @@ def run_agent(agent: Agent, request: AgentRequest) -> AgentResult:
         timeout_s=request.timeout_s,
         log_path=request.log_path,
     )
-    return agent.parse(request, outcome)
+    secrets = [secret for secret in invocation.secrets if secret]
+    if secrets:
+        outcome = _redacted(outcome, secrets)
+        for folder in invocation.private_dirs:
+            _scrub(folder, secrets)
+    result = agent.parse(request, outcome)
+    return result.model_copy(update={"message": redact(result.message, secrets)})
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every occurrence of each non-empty value of ``secrets`` replaced by
+    ``REDACTED``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def _scrub(folder: Path, secrets: list[str]) -> None:
+    """Replace ``secrets`` by ``REDACTED`` in every regular file under ``folder``."""
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            cleaned = data
+            for secret in secrets:
+                cleaned = cleaned.replace(secret.encode(), REDACTED.encode())
+            if cleaned != data:
+                path.write_bytes(cleaned)
+
+
+def _redacted(outcome: ProcessOutcome, secrets: list[str]) -> ProcessOutcome:
+    """``outcome`` with ``secrets`` removed from its log file and output tail."""
+    log = outcome.log_path.read_bytes().decode("utf-8", errors="replace")
+    if any(secret in log for secret in secrets):
+        outcome.log_path.write_text(redact(log, secrets), encoding="utf-8")
+    return outcome.model_copy(update={"output_tail": redact(outcome.output_tail, secrets)})

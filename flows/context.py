@@ -19,6 +19,8 @@ class ExecuteParams(BaseModel):
     repo: str = Field(".", description="The git repository the tasks work on.")
     agent: str = Field("shell", description="The default agent for tasks that name none.")
     agent_command: str | None = Field(None, description="The shell agent's command for tasks without their own `run`.")
+    agent_block: str | None = Field(None, description="A saved AgentConfig block: the default agent's configuration (instead of `agent`).")
+    budget_usd: float | None = Field(None, ge=0, description="Start no new task once the run's reported cost passes this many USD.")
     max_parallel: int = Field(4, ge=1, le=64, description="At most this many agents at once in a parallel phase.")
     run_id: str | None = Field(None, pattern=r"^[0-9a-f]{6}$", description="Run id (6 hex); default: the plan's own, else derived from the plan path.")
     timeout_s: float = Field(1800.0, gt=0, description="Limit of one agent run and of each quality gate, seconds.")
@@ -26,6 +28,8 @@ class ExecuteParams(BaseModel):
     retry_delay_s: float = Field(DEFAULT_RETRY_DELAY_S, ge=0, description="First retry delay, seconds; doubles on each retry.")
     quality_gates: bool = Field(True, description="Run each task's quality-gate commands.")
     plan_format: str | None = Field(None, description="Plan format; default: detected from the file.")
+    remote: str | None = Field(None, description="A git remote every worker reaches (URL or path): each task runs as a run-task deployment run on any worker, which pushes its branch there.")
+    serialize_conflicts: bool = Field(False, description="Tasks that may run at the same time and declare the same file run one after the other.")
 
 
 class RunContext(BaseModel):
@@ -55,4 +59,6 @@ class RunContext(BaseModel):
             timeout_s=self.params.timeout_s,
             run_gates=self.params.quality_gates,
             status_path=self.status_path,
+            agent_block=self.params.agent_block,
+            budget_usd=self.params.budget_usd,
         )

@@ -19,11 +19,15 @@ from flows.context import ExecuteParams, RunContext
 from flows.phase import phase_limit, run_phase
 from flows.report import publish_plan, publish_tasks
 from gitops.repo import open_repository
+from gitops.runlock import hold_run_lock
 from planning.errors import PlanError
 from planning.loader import load_plan
 from planning.models import Plan
 from planning.status import RunStatus, StatusStore, TaskState, register_store, status_path
+from planning.conflicts import serialize_conflicts
+from planning.schedule import runnable
 from planning.validate import check_plan
+from tasks.limits import ensure_agent_limit
 
 
 def resolve_plan_path(plan_path: str, repo: Path) -> Path:
@@ -40,29 +44,49 @@ def execute_plan(params: ExecuteParams) -> dict | State:
 
     Returns the public status JSON (a dict), or a ``Failed`` state carrying the status output
     when a task fails or stacking conflicts. Raises PlanError for an unreadable or invalid plan
-    (before anything runs).
+    (before anything runs), RunInProgress when another process executes the same run id.
+    Worktrees a dead run of the same run id left behind are salvaged and removed first.
     """
     repo = open_repository(Path(params.repo))
     plan = load_plan(resolve_plan_path(params.plan_path, repo.root), params.plan_format)
+    if params.serialize_conflicts:
+        plan = serialize_conflicts(plan)
     check_plan(plan)
     ctx = _context(params, plan, repo.root, repo.state_dir)
-    base = repo.head_sha()
-    store = register_store(StatusStore(ctx.status_path, RunStatus.for_plan(plan, ctx.run_id, base)))
-    publish_plan(plan, ctx.run_id)
+    ensure_agent_limit()
+    with hold_run_lock(repo.state_dir, ctx.run_id):
+        repo.sweep_worktrees(f"{ctx.run_id}-")
+        base = repo.head_sha()
+        status = RunStatus.for_plan(plan, ctx.run_id, base)
+        store = register_store(StatusStore(ctx.status_path, status))
+        for task_id, reason in runnable(plan)[1].items():
+            store.update_task(task_id, state=TaskState.skipped, reason=reason)
+        publish_plan(plan, ctx.run_id, ctx.params.max_parallel)
+        try:
+            return _run_phases(ctx, plan, store, base)
+        except Exception as exc:
+            store.update(status="failed", finished_at=time.time(),
+                         output=f"run stopped by an unexpected error: {type(exc).__name__}: {exc}")
+            raise
 
-    tip, stack = base, []
+
+def _run_phases(ctx: RunContext, plan: Plan, store: StatusStore, base: str) -> dict | State:
+    """Each phase as a subflow, in order, each from the previous phase's tip."""
+    tip, stack, skip = base, [], sorted(runnable(plan)[1])
     for phase in plan.phases:
         ids = ", ".join(task.id for task in phase.tasks)
-        limit = phase_limit(phase, params.max_parallel)
+        limit = phase_limit(phase, ctx.params.max_parallel)
         mode = f"in parallel ({limit} agents)" if limit > 1 else "in order"
         store.update(phase=f"{phase.label}", output=f"Executing tasks {ids} {mode}")
         subflow = run_phase.with_options(
             task_runner=ThreadPoolTaskRunner(max_workers=limit),
             flow_run_name=f"{ctx.run_id}-phase-{phase.number}",
         )
-        result = subflow(ctx, phase, tip)
+        result = subflow(ctx, phase, tip, skip=skip)
         stack += result.branches
         store.update(stack=stack)
+        if result.stopped and not result.failed and not result.conflict:
+            return _finish_stopped(store, phase.label, ctx.params.budget_usd)
         if not result.ok:
             return _finish_failed(store, phase.label, result.failed, result.conflict)
         tip = result.tip
@@ -78,6 +102,18 @@ def _context(params: ExecuteParams, plan: Plan, root: Path, state_dir: Path) -> 
     return RunContext(params=params, run_id=run_id, repo=root, plan_name=plan.name,
                       plan_path=plan.source, spec_path=plan.spec,
                       status_path=status_path(state_dir, run_id))
+
+
+def _finish_stopped(store: StatusStore, label: str, budget_usd: float | None) -> State:
+    for task in store.status.tasks:
+        if task.state == TaskState.pending:
+            store.update_task(task.id, state=TaskState.skipped)
+    output = (f"{label}: stopped: the run's reported cost ${store.status.cost_usd():.4f} passed"
+              f" the budget ${budget_usd}; no new task was started; finished work is kept and"
+              " cached; re-run with a higher --budget-usd to resume")
+    store.update(status="stopped", finished_at=time.time(), output=output)
+    publish_tasks(store.status)
+    return Failed(message=output)
 
 
 def _finish_failed(store: StatusStore, label: str, failed: list[str], conflict: str | None) -> State:

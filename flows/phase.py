@@ -4,45 +4,54 @@ The phase runs wave by wave (``planning.schedule.phase_waves``): a sequential ph
 task per wave, a parallel phase submits each wave's tasks to the subflow's own
 ``ThreadPoolTaskRunner`` (its ``max_workers`` is the phase's concurrency limit). After each
 wave its branches are stacked in plan order on the wave's base; the stack tip is the next
-wave's base, and the phase's last tip is the next phase's base.
+wave's base, and the phase's last tip is the next phase's base. Once the run's reported cost
+passes ``--budget-usd`` no new wave starts, and tasks not yet started end ``skipped``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow
+from prefect import Task, flow
 from prefect.futures import PrefectFuture
 from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, Field
 
 from flows.context import RunContext
+from flows.remote import dispatch_task
 from gitops.errors import StackConflict
 from gitops.repo import StackEntry, open_repository
 from planning.models import Phase, PlanTask
-from planning.schedule import phase_waves
-from planning.status import TaskState, open_store
+from planning.schedule import phase_limit, phase_waves
+from planning.status import StatusStore, TaskState, open_store
+from tasks.errors import BudgetReached
+from tasks.limits import agent_tags
 from tasks.plan_task import TaskOutcome, run_plan_task
 
 
 class PhaseResult(BaseModel):
     """A finished phase: ``tip`` the commit the next phase starts from; ``branches`` stacked in
-    order; ``failed`` task ids; ``conflict`` the stacking conflict report, if any."""
+    order; ``failed`` task ids; ``conflict`` the stacking conflict report, if any; ``stopped``
+    when the run's budget stopped it before every task ran."""
 
     tip: str
     branches: list[str] = Field(default_factory=list)
     failed: list[str] = Field(default_factory=list)
     conflict: str | None = None
+    stopped: bool = False
 
     @property
     def ok(self) -> bool:
         """True when every task finished and the stack was built."""
-        return not self.failed and self.conflict is None
+        return not self.failed and self.conflict is None and not self.stopped
 
 
 @flow(name="run-phase")
-def run_phase(ctx: RunContext, phase: Phase, base: str) -> PhaseResult:
+def run_phase(ctx: RunContext, phase: Phase, base: str, skip: list[str] | None = None) -> PhaseResult:
     """Run ``phase``'s tasks from commit ``base`` and stack their branches.
+
+    Tasks in ``skip`` (done or blocked in the plan; their status already says so) are not run;
+    the tasks after them start from the current tip.
 
     Returns a ``PhaseResult``; task failures and a stacking conflict are returned in it (the
     caller decides to stop), so finished tasks of a failed wave keep their results and branches.
@@ -55,15 +64,23 @@ def run_phase(ctx: RunContext, phase: Phase, base: str) -> PhaseResult:
     )
     result = PhaseResult(tip=base)
     for wave in phase_waves(phase):
-        futures = [(task, runner.submit(ctx.task_spec(task, result.tip))) for task in wave]
+        wave = [task for task in wave if task.id not in (skip or [])]
+        if not wave:
+            continue
+        if over_budget(store, ctx.params.budget_usd):
+            result.stopped = True
+            return result
+        futures = [(task, _submit(ctx, runner, task, result.tip)) for task in wave]
         outcomes = []
         for task, future in futures:
             outcome = _collect(ctx, task, future, result.tip)
-            if outcome is None:
-                result.failed.append(task.id)
-            else:
+            if outcome is not None:
                 outcomes.append(outcome)
-        if result.failed:
+            elif store.status.task(task.id).state == TaskState.skipped:
+                result.stopped = True
+            else:
+                result.failed.append(task.id)
+        if result.failed or result.stopped:
             return result
         entries = [StackEntry(label=o.task_id, branch=o.branch, tip=o.commit) for o in outcomes]
         try:
@@ -74,13 +91,25 @@ def run_phase(ctx: RunContext, phase: Phase, base: str) -> PhaseResult:
             return result
         for outcome, tip in zip(outcomes, tips):
             store.update_task(outcome.task_id, commit=tip)
+        if ctx.params.remote:
+            repo.push(ctx.params.remote, [f"refs/heads/{entry.branch}" for entry in entries])
         result.branches.extend(entry.branch for entry in entries)
         result.tip = tips[-1] if tips else result.tip
     return result
 
 
+def _submit(ctx: RunContext, runner: Task, task: PlanTask, base: str) -> PrefectFuture:
+    """Start one plan task from ``base``: in this process, or as a ``run-task`` deployment run
+    on any worker when the run has a shared ``remote``."""
+    spec = ctx.task_spec(task, base)
+    if ctx.params.remote:
+        return dispatch_task.submit(spec, ctx.params.remote)
+    return runner.with_options(tags=agent_tags(task.agent or ctx.params.agent)).submit(spec)
+
+
 def _collect(ctx: RunContext, task: PlanTask, future: PrefectFuture, base: str) -> TaskOutcome | None:
-    """Wait for one task run and record it in the status; None when it failed.
+    """Wait for one task run and record it in the status; None when it failed or did not start
+    because of the budget (then the task is ``skipped``).
 
     A cached outcome whose commit no longer exists (branch deleted and garbage-collected) is
     recomputed with ``refresh_cache``.
@@ -94,6 +123,9 @@ def _collect(ctx: RunContext, task: PlanTask, future: PrefectFuture, base: str) 
         refreshed = run_plan_task.with_options(refresh_cache=True, retries=ctx.params.retries)
         state = refreshed(ctx.task_spec(task, base), return_state=True)
         outcome, cached = state.result(raise_on_failure=False), False
+    if isinstance(outcome, BudgetReached):
+        store.update_task(task.id, state=TaskState.skipped, error=str(outcome))
+        return None
     if not state.is_completed():
         store.update_task(task.id, state=TaskState.failed, error=str(outcome))
         return None
@@ -110,12 +142,9 @@ def _collect(ctx: RunContext, task: PlanTask, future: PrefectFuture, base: str) 
     return outcome
 
 
-def phase_limit(phase: Phase, max_parallel: int) -> int:
-    """Concurrent task runs of ``phase``: 1 when sequential, else the smaller of the run's
-    ``max_parallel`` and the phase's own limit."""
-    if phase.strategy.value == "sequential":
-        return 1
-    return min(max_parallel, phase.max_parallel or max_parallel)
+def over_budget(store: StatusStore, budget_usd: float | None) -> bool:
+    """True when ``budget_usd`` (USD) is set and the run's reported cost has passed it."""
+    return budget_usd is not None and store.status.cost_usd() > budget_usd
 
 
 def scratch_path(root: Path, run_id: str) -> Path:

@@ -6,12 +6,14 @@ from __future__ import annotations
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from planning.models import Plan
+from planning.schedule import build_schedule, summary_markdown
 from planning.status import RunStatus
 
 
-def publish_plan(plan: Plan, run_id: str) -> None:
-    """A markdown artifact ``planflow-{run_id}-plan``: phases, strategies and tasks."""
-    lines = [f"# {plan.name} (run {run_id})", ""]
+def publish_plan(plan: Plan, run_id: str, max_parallel: int = 4) -> None:
+    """A markdown artifact ``planflow-{run_id}-plan``: the execution summary for
+    ``max_parallel`` agents (estimates, critical path, skipped tasks), then phases and tasks."""
+    lines = [f"# {plan.name} (run {run_id})", "", summary_markdown(build_schedule(plan, max_parallel))]
     for phase in plan.phases:
         lines += [f"## {phase.label}: {phase.name}", "", "| task | title | depends on | files |",
                   "|---|---|---|---|"]
@@ -25,12 +27,26 @@ def publish_plan(plan: Plan, run_id: str) -> None:
 
 
 def publish_tasks(status: RunStatus) -> None:
-    """A table artifact ``planflow-{run_id}-tasks``: id, status, branch, commit, seconds."""
+    """A table artifact ``planflow-{run_id}-tasks``: id, status, branch, commit, seconds and
+    the ledger (tokens in/out, cost in USD, turns, attempts), with a last row ``total`` of the
+    run's totals (also in the artifact's description)."""
     rows = [
         {"task": t.id, "phase": t.phase, "status": t.state.value, "cached": t.cached,
          "branch": t.branch or "", "commit": (t.commit or "")[:10],
-         "duration_s": t.duration_s if t.duration_s is not None else ""}
+         "duration_s": t.duration_s if t.duration_s is not None else "",
+         "tokens_in": t.tokens_in, "tokens_out": t.tokens_out,
+         "cost_usd": t.cost_usd if t.cost_usd is not None else "", "turns": t.turns,
+         "attempts": t.attempts}
         for t in status.tasks
     ]
+    totals = status.totals()
+    rows.append({"task": "total", "phase": "", "status": status.status, "cached": "",
+                 "branch": "", "commit": "", "duration_s": totals["duration_s"],
+                 "tokens_in": totals["tokens_in"], "tokens_out": totals["tokens_out"],
+                 "cost_usd": totals["cost_usd"] if totals["cost_usd"] is not None else "",
+                 "turns": totals["turns"], "attempts": totals["attempts"]})
+    cost = "no cost reported" if totals["cost_usd"] is None else f"${totals['cost_usd']}"
+    ledger = (f"totals: {totals['tokens_in']} tokens in, {totals['tokens_out']} out, {cost},"
+              f" {totals['turns']} turns, {totals['attempts']} agent runs")
     create_table_artifact(rows, key=f"planflow-{status.run_id}-tasks",
-                          description=f"Tasks of run {status.run_id}: {status.status}")
+                          description=f"Tasks of run {status.run_id}: {status.status}; {ledger}")

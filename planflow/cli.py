@@ -17,12 +17,13 @@ from pathlib import Path
 
 from rich.console import Console
 
-from planning.errors import PlanError
+from planning.errors import Issue, PlanError
 from planning.loader import load_plan
 from planning.models import Plan
-from planning.schedule import render_dry_run
+from planning.conflicts import serialize_conflicts
+from planning.schedule import build_schedule, render_mermaid
 from planning.status import read_status, status_path
-from planning.validate import check_plan
+from planning.validate import check_plan, validate_plan
 
 err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
@@ -35,7 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="execute a plan into a stack of branches")
     run.add_argument("plan", type=Path)
     run.add_argument("--repo", type=Path, default=Path("."))
-    run.add_argument("--agent", default="shell", help="default agent (default: shell)")
+    run.add_argument("--agent", default="shell",
+                     help="default agent: shell, claude, codex, gemini, opencode, aider, qwen"
+                          " (default: shell)")
+    run.add_argument("--agent-block", help="a saved AgentConfig block: the default agent's"
+                                           " configuration (instead of --agent)")
+    run.add_argument("--budget-usd", type=float,
+                     help="start no new task once the run's reported cost passes this (USD)")
     run.add_argument("--agent-command", help="shell agent command for tasks without their own")
     run.add_argument("--max-parallel", type=int, default=4, help="agents at once (default: 4)")
     run.add_argument("--run-id", help="6 hex; default: the plan's own or derived from its path")
@@ -44,12 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retry-delay", type=float, default=10.0, help="first retry delay, seconds")
     run.add_argument("--no-gates", action="store_true", help="skip the tasks' quality gates")
     run.add_argument("--format", dest="plan_format", help="plan format (default: detected)")
-    run.add_argument("--dry-run", action="store_true", help="print phases and waves, run nothing")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the schedule (phases, waves, critical path, estimates), run nothing")
+    run.add_argument("--json", action="store_true", help="with --dry-run: the schedule as JSON")
+    run.add_argument("--mermaid", action="store_true",
+                     help="with --dry-run: the task graph as a Mermaid flowchart")
+    _plan_checks(run)
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
 
     validate = sub.add_parser("validate", help="check a plan and print its problems")
     validate.add_argument("plan", type=Path)
     validate.add_argument("--format", dest="plan_format")
+    validate.add_argument("--json", action="store_true", help="the findings as JSON on stdout")
+    _plan_checks(validate)
 
     status = sub.add_parser("status", help="print the status of a run")
     status.add_argument("run_id")
@@ -64,13 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "status":
             return cmd_status(args)
-        plan = load_checked(args.plan, args.plan_format)
         if args.command == "validate":
-            err.print(f"{args.plan}: valid ({len(plan.phases)} phases, {len(plan.tasks())} tasks)")
-            return 0
+            return cmd_validate(args)
+        plan = load_checked(args.plan, args.plan_format, args.strict, args.serialize_conflicts)
         if args.dry_run:
-            print(render_dry_run(plan))
-            return 0
+            return cmd_dry_run(args, plan)
         return cmd_run(args, plan)
     except (PlanError, NotARepository) as exc:
         err.print(f"error: {exc}")
@@ -91,21 +103,78 @@ def state_dir(repo: Path) -> Path:
         raise NotARepository(str(exc)) from exc
 
 
-def load_checked(path: Path, plan_format: str | None) -> Plan:
-    """Load and validate a plan; print warnings to stderr; PlanError on errors."""
+def _plan_checks(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--strict", action="store_true",
+                        help="two tasks that may run at the same time declaring one file is an error")
+    parser.add_argument("--serialize-conflicts", action="store_true",
+                        help="make such tasks run one after the other (adds a dependency)")
+
+
+def load_checked(path: Path, plan_format: str | None, strict: bool = False,
+                 serialize: bool = False) -> Plan:
+    """Load and validate a plan (``serialize``: after serializing file conflicts); print
+    warnings to stderr; PlanError on errors (``strict``: file conflicts are errors)."""
     plan = load_plan(path, plan_format)
-    for warning in check_plan(plan):
+    if serialize and not [i for i in validate_plan(plan) if i.severity == "error"]:
+        plan = serialize_conflicts(plan)
+    for warning in check_plan(plan, strict):
         err.print(str(warning))
     return plan
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Print a plan's errors and warnings (stderr, or JSON on stdout); 0 when it has no
+    errors, 1 otherwise."""
+    try:
+        plan = load_plan(args.plan, args.plan_format)
+        if args.serialize_conflicts and not any(i.severity == "error" for i in validate_plan(plan)):
+            plan = serialize_conflicts(plan)
+        issues = validate_plan(plan, args.strict)
+    except PlanError as exc:
+        plan, issues = None, [Issue(code=exc.code, message=exc.message, file=exc.file,
+                                    line=exc.line, fix=exc.fix)]
+    errors = [issue for issue in issues if issue.severity == "error"]
+    if args.json:
+        print(json.dumps({
+            "file": str(args.plan), "valid": not errors,
+            "phases": len(plan.phases) if plan else None,
+            "tasks": len(plan.tasks()) if plan else None,
+            "errors": [i.model_dump(mode="json") for i in errors],
+            "warnings": [i.model_dump(mode="json") for i in issues if i.severity == "warning"],
+        }, indent=2))
+    else:
+        for issue in issues:
+            err.print(str(issue))
+        summary = f"{len(plan.phases)} phases, {len(plan.tasks())} tasks" if plan else "unreadable"
+        err.print(f"{args.plan}: {'invalid' if errors else 'valid'} ({summary}; "
+                  f"{len(errors)} errors, {len(issues) - len(errors)} warnings)")
+    return 1 if errors else 0
+
+
+def cmd_dry_run(args: argparse.Namespace, plan: Plan) -> int:
+    """Print the schedule on stdout: a table and the execution summary, or ``--json``, or
+    ``--mermaid``."""
+    schedule = build_schedule(plan, args.max_parallel)
+    if args.json:
+        print(schedule.model_dump_json(indent=2))
+    elif args.mermaid:
+        print(render_mermaid(plan), end="")
+    else:
+        from planflow.schedule_view import print_schedule
+
+        width = None if sys.stdout.isatty() else 160
+        print_schedule(plan, schedule, Console(highlight=False, markup=False, width=width))
+    return 0
 
 
 def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
     """Execute the plan with Prefect; progress on stderr, the status JSON on stdout."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    if not args.verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if args.verbose else "CRITICAL")
     from flows.context import ExecuteParams
     from flows.execute import execute_plan
+    from gitops.runlock import RunInProgress, hold_run_lock
+    from planflow.ledger import render_ledger
     from planflow.progress import ProgressDisplay
 
     params = ExecuteParams(
@@ -113,6 +182,8 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
         repo=str(args.repo.resolve()),
         agent=args.agent,
         agent_command=args.agent_command,
+        agent_block=args.agent_block,
+        budget_usd=args.budget_usd,
         max_parallel=args.max_parallel,
         run_id=args.run_id,
         timeout_s=args.timeout,
@@ -120,9 +191,16 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
         retry_delay_s=args.retry_delay,
         quality_gates=not args.no_gates,
         plan_format=args.plan_format,
+        serialize_conflicts=args.serialize_conflicts,
     )
     run_id = params.run_id or plan.default_run_id()
     path = status_path(state_dir(args.repo), run_id)
+    try:
+        with hold_run_lock(state_dir(args.repo), run_id):
+            pass
+    except RunInProgress as exc:
+        err.print(f"error: {exc}")
+        return 2
     err.print(f"planflow: run {run_id} of {args.plan} ({len(plan.tasks())} tasks)")
     with ProgressDisplay(path, err):
         state = execute_plan(params, return_state=True)
@@ -131,6 +209,7 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
         err.print(f"error: {state.message or state.name}: {state.result(raise_on_failure=False)}")
         return 1
     print(json.dumps(status.public(), indent=2))
+    err.print(render_ledger(status))
     if status.status != "completed":
         err.print(status.output)
         for task in status.tasks:

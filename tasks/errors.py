@@ -1,7 +1,8 @@
 """Why a plan task run failed.
 
     TaskRunError          a plan task did not produce verified work; keeps its worktree and branch
-    ├── AgentFailed       the agent exited non-zero or timed out (retried)
+    ├── AgentFailed       the agent failed or timed out (retried unless its failure class says
+    │                     another attempt cannot help: auth, max turns, budget)
     ├── GateFailed        a quality-gate command failed in the task's worktree (retried)
     └── NoChanges         the agent changed no file and the task does not allow that (not retried)
 
@@ -36,9 +37,20 @@ class TaskRunError(Exception):
 
 
 class AgentFailed(TaskRunError):
-    """The agent exited non-zero or was killed at its timeout."""
+    """The agent failed or was killed at its timeout. ``retryable`` comes from the failure
+    class (``agents.failures.Failure.retryable``) when given."""
 
     retryable = True
+
+    def __init__(self, *args, retryable: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.retryable = retryable
+
+
+class BudgetReached(Exception):
+    """The run's reported cost passed ``--budget-usd`` before this task started; not retried."""
+
+    retryable = False
 
 
 class GateFailed(TaskRunError):

@@ -18,24 +18,29 @@ from prefect.context import TaskRunContext
 from pydantic import BaseModel
 
 from agents.base import AgentRequest, run_agent
+from agents.failures import Failure
 from agents.process import base_env, run_process
 from agents.prompt import build_prompt
-from agents.registry import get_agent
 from gitops.names import branch_name, worktree_path
 from gitops.repo import open_repository
 from planning.models import PlanTask
 from planning.status import TaskState, open_store
+from tasks.agent_setup import resolve_agent
 from tasks.defaults import DEFAULT_RETRIES, WorkKeyPolicy, result_storage
-from tasks.errors import AgentFailed, GateFailed, NoChanges
+from tasks.errors import AgentFailed, BudgetReached, GateFailed, NoChanges
+from tasks.limits import agent_slot
 
 
 class TaskSpec(BaseModel):
     """Everything one plan-task run needs.
 
     ``repo``: the repository path; ``base``: the commit sha the task starts from; ``agent`` and
-    ``agent_command``: the agent name and the shell agent's fallback command; ``timeout_s``: the
-    agent's and each gate's limit in seconds; ``run_gates``: run the task's quality gates;
-    ``status_path``: the run's status file, where the task marks itself running.
+    ``agent_command``: the agent name and the shell agent's fallback command (another CLI's
+    executable); ``agent_block``: a saved ``AgentConfig`` block used instead of ``agent``;
+    ``timeout_s``: the agent's (unless its configuration sets one) and each gate's limit in
+    seconds; ``run_gates``: run the task's quality gates; ``status_path``: the run's status
+    file, where the task marks itself running and records its usage; ``budget_usd``: the task
+    does not start once the run's reported cost passes this many USD.
     """
 
     run_id: str
@@ -50,6 +55,8 @@ class TaskSpec(BaseModel):
     timeout_s: float = 1800.0
     run_gates: bool = True
     status_path: Path | None = None
+    agent_block: str | None = None
+    budget_usd: float | None = None
 
     def cache_parts(self) -> dict[str, Any]:
         """What defines the work (the cache key): the task's content, its base commit, the
@@ -58,7 +65,7 @@ class TaskSpec(BaseModel):
             "run_id": self.run_id,
             "task": self.task.model_dump(mode="json", exclude={"line"}),
             "base": self.base,
-            "agent": [self.task.agent or self.agent, self.agent_command],
+            "agent": [self.task.agent or self.agent_block or self.agent, self.agent_command],
             "gates": self.run_gates,
         }
 
@@ -106,7 +113,8 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
     """Run one plan task in its own worktree and commit the result on its branch.
 
     Returns a ``TaskOutcome``. Raises ``AgentFailed``, ``GateFailed`` or ``NoChanges`` (worktree
-    and branch kept), ``AgentConfigError`` when the agent cannot be built, ``GitError`` when git fails.
+    and branch kept), ``AgentConfigError`` when the agent cannot be built, ``BudgetReached``
+    when the run's cost passed its budget before the start, ``GitError`` when git fails.
     """
     started = time.monotonic()
     plan_task = spec.task
@@ -115,12 +123,16 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
     worktree = worktree_path(repo.root, spec.run_id, plan_task.ref_id)
     logs = repo.state_dir / "runs" / spec.run_id / "logs"
     attempt = _attempt()
-    if spec.status_path:
-        open_store(spec.status_path).update_task(plan_task.id, state=TaskState.running)
+    store = open_store(spec.status_path) if spec.status_path else None
+    if store and spec.budget_usd is not None and store.status.cost_usd() > spec.budget_usd:
+        raise BudgetReached(f"task {plan_task.id} not started: the run's reported cost"
+                            f" ${store.status.cost_usd():.4f} passed the budget ${spec.budget_usd}")
+    if store:
+        store.update_task(plan_task.id, state=TaskState.running)
     log_path = logs / f"task-{plan_task.ref_id}.attempt-{attempt}.log"
 
+    agent = resolve_agent(spec.agent, spec.agent_block, spec.agent_command, plan_task.agent)
     repo.prepare_worktree(worktree, branch, spec.base)
-    agent = get_agent(plan_task.agent or spec.agent, spec.agent_command)
     request = AgentRequest(
         run_id=spec.run_id,
         task=plan_task,
@@ -129,13 +141,21 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
         log_path=log_path,
         prompt_path=logs / f"task-{plan_task.ref_id}.prompt.md",
         plan_path=spec.plan_path,
-        timeout_s=spec.timeout_s,
+        timeout_s=agent.settings.timeout_s or spec.timeout_s,
         attempt=attempt,
     )
-    result = run_agent(agent, request)
+    with agent_slot():
+        result = run_agent(agent, request)
+    if store:
+        store.add_usage(plan_task.id, attempt, result.tokens_in, result.tokens_out,
+                        result.cost_usd, result.turns)
     if result.status != "succeeded":
-        what = "agent timed out" if result.status == "timeout" else f"agent exited {result.exit_code}"
-        raise AgentFailed(plan_task.id, what, worktree, branch, log_path, result.message)
+        failure = result.failure or Failure.error
+        what = f"{agent.name} agent exited {result.exit_code} (failure: {failure.value})"
+        if result.status == "timeout":
+            what = f"{agent.name} agent timed out after {request.timeout_s:g} s (failure: timeout)"
+        raise AgentFailed(plan_task.id, what, worktree, branch, log_path, result.message,
+                          retryable=failure.retryable)
 
     commit = repo.commit_all(worktree, f"[{spec.run_id}] task {plan_task.id}: {plan_task.title}")
     if commit is None and not plan_task.allow_empty:

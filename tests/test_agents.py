@@ -149,7 +149,7 @@ def test_parse_maps_outcomes(tmp_path: Path) -> None:
 
 
 def test_registry() -> None:
-    assert AGENTS == {"shell": ShellAgent}
+    assert sorted(AGENTS) == ["aider", "claude", "codex", "gemini", "opencode", "qwen", "shell"]
     agent = get_agent("shell", "make all")
     assert isinstance(agent, ShellAgent)
     assert agent.command == "make all"

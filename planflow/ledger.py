@@ -1,0 +1,31 @@
+"""The ledger summary ``planflow run`` prints at the end: per task tokens, cost, turns,
+duration and attempts, and the run's totals."""
+
+from __future__ import annotations
+
+from planning.status import RunStatus
+
+
+def render_ledger(status: RunStatus) -> str:
+    """A plain-text table of the run's ledger (one line per task, then the totals).
+
+    Cost is in USD (``-`` when no agent reported one), duration in seconds.
+    """
+    header = f"{'task':>8}  {'state':8} {'tokens in':>10} {'tokens out':>10} {'cost $':>10} " \
+             f"{'turns':>5} {'seconds':>8} {'attempts':>8}"
+    lines = [header]
+    for t in status.tasks:
+        lines.append(_row(t.id, t.state.value, t.tokens_in, t.tokens_out, t.cost_usd, t.turns,
+                          t.duration_s, t.attempts))
+    total = status.totals()
+    lines.append(_row("total", status.status, total["tokens_in"], total["tokens_out"],
+                      total["cost_usd"], total["turns"], total["duration_s"], total["attempts"]))
+    return "\n".join(lines)
+
+
+def _row(name: str, state: str, tokens_in: int, tokens_out: int, cost: float | None,
+         turns: int, seconds: float | None, attempts: int) -> str:
+    cost_text = "-" if cost is None else f"{cost:.4f}"
+    seconds_text = "-" if seconds is None else f"{seconds:.1f}"
+    return (f"{name:>8}  {state:8} {tokens_in:>10} {tokens_out:>10} {cost_text:>10} "
+            f"{turns:>5} {seconds_text:>8} {attempts:>8}")

@@ -1,0 +1,54 @@
+"""Agents across all runs share one global concurrency limit, ``planflow-agents``.
+
+Every agent run holds one slot (``agent_slot``, strict: a missing limit is an error, not a
+warning), so nightly runs of several plans never start more agents than the limit, whatever
+their ``--max-parallel``. ``scripts/deploy.sh`` creates the limit on a server
+(``PLANFLOW_AGENT_LIMIT``, default 4); ``ensure_agent_limit`` creates it with that default where
+it is missing (ephemeral mode, tests). Per agent kind, task runs are tagged ``agent:{name}``,
+so a tag limit (``prefect concurrency-limit create agent:claude 2``) caps one kind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectNotFound
+
+AGENT_LIMIT = "planflow-agents"
+
+
+def default_agent_slots() -> int:
+    """``$PLANFLOW_AGENT_LIMIT`` (default 4): slots of a limit planflow creates itself.
+    Raises ValueError when the variable is not a positive integer."""
+    value = os.environ.get("PLANFLOW_AGENT_LIMIT", "4")
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"PLANFLOW_AGENT_LIMIT must be a positive integer, not {value!r}")
+    return int(value)
+
+
+def ensure_agent_limit() -> None:
+    """Create the ``planflow-agents`` global concurrency limit when the server has none;
+    an existing limit (set by the operator) is left as it is."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(AGENT_LIMIT)
+        except ObjectNotFound:
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=AGENT_LIMIT, limit=default_agent_slots()))
+
+
+@contextmanager
+def agent_slot() -> Iterator[None]:
+    """Hold one slot of ``planflow-agents`` while an agent runs (waits while all are taken)."""
+    with concurrency(AGENT_LIMIT, occupy=1, strict=True):
+        yield
+
+
+def agent_tags(agent: str) -> set[str]:
+    """The tags of a task run whose agent is ``agent``: ``{"agent:{agent}"}``."""
+    return {f"agent:{agent}"}

@@ -1,0 +1,171 @@
+"""The real, pinned agent CLIs run as a task of a two-task plan through ``planflow run``, each
+against the project's fake LLM server (``fake_llm.py``): the edit lands committed on the task's
+branch with the tokens the server reported; a 401 fails without retry; a 500 is retried and
+fails with the agent's error; the API key appears nowhere but in the agent's requests.
+
+The CLIs are installed by ``agent_tools.ensure`` on first use into ``.cache/agents/``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from agent_tools import INSTALL_SECONDS, ensure
+from blocks.agent_config import AgentConfig
+from fake_llm import FakeLLM, Script
+from runs import git, make_repo, run_cli, write_plan
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+RUN_ID = "e2e0a1"
+WORKTREE = f".worktrees/{RUN_ID}-task-2-1"
+
+CLIS = {
+    "claude": {"model": "claude-sonnet-4-5", "server_error": "fake 500 error"},
+    "codex": {"model": "fake-model", "server_error": "high demand"},
+    "gemini": {"model": "gemini-2.5-flash", "server_error": "fake 500 error"},
+    "opencode": {"model": "fake-model", "server_error": "fake 500 error"},
+    "aider": {"model": "fake-model", "server_error": "InternalServerError"},
+    "qwen": {"model": "fake-model", "server_error": "fake 500 error"},
+}
+"""Per CLI: the model name it is configured with and a piece of its own 500 error text."""
+
+TIMES: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module", params=list(CLIS))
+def cli(request) -> tuple[str, Path]:
+    """The CLI name and its installed executable (installed on first use)."""
+    name = request.param
+    if name != "aider" and shutil.which("npm") is None:
+        pytest.skip("npm is not installed: the npm-based CLIs cannot be installed")
+    return name, ensure(name)
+
+
+def save_block(cli: str, executable: Path, server: FakeLLM, key: str) -> str:
+    """An ``AgentConfig`` block for ``cli`` against ``server``; returns its name."""
+    name = f"e2e-{cli}"
+    AgentConfig(kind=cli, executable=str(executable), model=CLIS[cli]["model"], base_url=server.url,
+                api_key=key, cli_retries=0, max_turns=6, timeout_s=240).save(name, overwrite=True)
+    return name
+
+
+def two_task_plan(tmp_path: Path) -> Path:
+    return write_plan(tmp_path / "plan.yaml", f"""\
+        name: e2e
+        run_id: {RUN_ID}
+        phases:
+          - name: setup
+            tasks:
+              - {{id: "1.1", title: notes, files: [notes.txt], agent: shell,
+                  run: "echo notes > notes.txt"}}
+          - name: agent
+            tasks:
+              - id: "2.1"
+                title: hello file
+                files: [hello.txt]
+                prompt: Create hello.txt containing the line 'hello from fake llm'.
+        """)
+
+
+def script_for(cli: str, repo: Path, **fields) -> Script:
+    """Codex's tools run in the worktree and want a relative path; the others an absolute one."""
+    path = "hello.txt" if cli == "codex" else str(repo / WORKTREE / "hello.txt")
+    return Script(path=path, **fields)
+
+
+def assert_no_secret(key: str, repo: Path, status: dict, err: str):
+    """``key`` is nowhere in the run's files (logs, agent homes, status), output or artifacts;
+    returns the tasks table artifact."""
+    assert key not in json.dumps(status) and key not in err
+    for path in (repo / ".git" / "planflow").rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), f"the API key leaked into {path}"
+    from prefect.artifacts import Artifact
+
+    artifact = Artifact.get(f"planflow-{RUN_ID}-tasks")
+    assert artifact is not None and key not in json.dumps(artifact.data) + artifact.description
+    return artifact
+
+
+def test_cli_edits_a_file_through_the_fake_server(cli, tmp_path, capsys):
+    name, executable = cli
+    repo = make_repo(tmp_path / "repo")
+    key = f"sk-planflow-secret-{name}-0123456789"
+    started = time.monotonic()
+    with FakeLLM(script_for(name, repo)) as server:
+        block = save_block(name, executable, server, key)
+        code, status, err = run_cli(capsys, str(two_task_plan(tmp_path)), "--repo", str(repo),
+                                    "--agent-block", block)
+    TIMES[f"{name} ok"] = time.monotonic() - started
+
+    assert code == 0, err
+    branch = status["stack"][-1]
+    assert git(repo, "show", f"{branch}:hello.txt") == "hello from fake llm"
+    assert git(repo, "log", "-1", "--format=%s", branch).endswith("task 2.1: hello file")
+    assert git(repo, "show", f"{status['stack'][0]}:notes.txt") == "notes"
+    task = status["tasks"][1]
+    calls = server.model_calls()
+    assert calls and any(key in json.dumps(c.headers) for c in calls)
+    # the turns of the agent offer tools; side requests (opencode's title) do not and are not
+    # in the CLI's report; aider offers no tools at all
+    turns = [c for c in calls if (c.body or {}).get("tools")] or calls
+    assert (task["tokens_in"], task["tokens_out"]) == (123 * len(turns), 45 * len(turns))
+    assert task["attempts"] == 1 and status["totals"]["tokens_in"] == task["tokens_in"]
+    assert "total" in err and "tokens in" in err
+    artifact = assert_no_secret(key, repo, status, err)
+    row = {r["task"]: r for r in json.loads(artifact.data)}["2.1"]
+    assert (row["tokens_in"], row["attempts"]) == (task["tokens_in"], 1)
+    assert f"totals: {task['tokens_in']} tokens in" in artifact.description
+
+
+def test_cli_401_fails_without_retry(cli, tmp_path, capsys):
+    name, executable = cli
+    repo = make_repo(tmp_path / "repo")
+    key = f"sk-planflow-secret-{name}-401"
+    started = time.monotonic()
+    with FakeLLM(script_for(name, repo, error_status=401)) as server:
+        block = save_block(name, executable, server, key)
+        code, status, err = run_cli(capsys, str(two_task_plan(tmp_path)), "--repo", str(repo),
+                                    "--agent-block", block, "--retries", "2")
+    TIMES[f"{name} 401"] = time.monotonic() - started
+
+    assert code == 1, err
+    failed = status["failed_tasks"]
+    assert [t["id"] for t in failed] == ["2.1"]
+    assert "failure: auth" in failed[0]["error"]
+    assert status["tasks"][1]["attempts"] == 1
+    assert_no_secret(key, repo, status, err)
+
+
+def test_cli_500_is_retried_then_fails_with_the_agents_error(cli, tmp_path, capsys):
+    name, executable = cli
+    repo = make_repo(tmp_path / "repo")
+    key = f"sk-planflow-secret-{name}-500"
+    started = time.monotonic()
+    with FakeLLM(script_for(name, repo, error_status=500)) as server:
+        block = save_block(name, executable, server, key)
+        code, status, err = run_cli(capsys, str(two_task_plan(tmp_path)), "--repo", str(repo),
+                                    "--agent-block", block, "--retries", "1")
+    TIMES[f"{name} 500"] = time.monotonic() - started
+
+    assert code == 1, err
+    error = status["failed_tasks"][0]["error"]
+    assert "failure: server_error" in error and CLIS[name]["server_error"] in error
+    assert status["tasks"][1]["attempts"] == 2
+    assert_no_secret(key, repo, status, err)
+
+
+def test_report_times(capsys):
+    """Prints install and run times per CLI (``pytest -s`` shows them)."""
+    with capsys.disabled():
+        print()
+        for cli, seconds in sorted(INSTALL_SECONDS.items()):
+            print(f"install {cli}: {seconds:.1f} s (0: already in .cache/agents)")
+        for what, seconds in sorted(TIMES.items()):
+            print(f"run {what}: {seconds:.1f} s")
