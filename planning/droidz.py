@@ -52,19 +52,11 @@ HEADINGS = re.compile(r"^(?:##\s+Task\s+Group\s|#{3,4}\s+Task\s+Group\s|[-*]\s+(
 
 
 @dataclass
-class _Draft:
-    id: str
-    title: str
-    line: int
-    lines: list[md.Line] = field(default_factory=list)
-
-
-@dataclass
 class _PhaseDraft:
     name: str
     strategy: Strategy
     line: int
-    tasks: list[_Draft] = field(default_factory=list)
+    tasks: list[md.TaskDraft] = field(default_factory=list)
 
 
 def parse_droidz(text: str, source: Path | None = None) -> Plan:
@@ -96,7 +88,7 @@ def _has_tasks(lines: list[md.Line]) -> bool:
 
 def _walk(lines: list[md.Line], source: Path | None) -> list[_PhaseDraft]:
     phases: list[_PhaseDraft] = []
-    task: _Draft | None = None
+    task: md.TaskDraft | None = None
     for line in lines:
         text = line.text if line.kind == "text" else ""
         if match := _PHASE.match(text):
@@ -113,7 +105,7 @@ def _walk(lines: list[md.Line], source: Path | None) -> list[_PhaseDraft]:
                 raise PlanError(f"task {match.group(1)} is outside any phase", source, line.no,
                                 fix="put it under a `## Phase N: Name` heading",
                                 code="task-outside-phase")
-            task = _Draft(match.group(1), match.group(2), line.no)
+            task = md.TaskDraft(match.group(1), match.group(2), line.no)
             phases[-1].tasks.append(task)
         elif text.startswith("#") or text.strip() == "---":
             task = None
@@ -127,7 +119,7 @@ def _phase(draft: _PhaseDraft, number: int, source: Path | None) -> Phase:
                  tasks=[_task(task, source) for task in draft.tasks], line=draft.line)
 
 
-def _task(draft: _Draft, source: Path | None) -> PlanTask:
+def _task(draft: md.TaskDraft, source: Path | None) -> PlanTask:
     fields: dict[str, tuple[int, str, list[str]]] = {}
     steps: list[tuple[bool, str]] = []
     current = None

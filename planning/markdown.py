@@ -41,6 +41,17 @@ class Field:
     lines: list[Line] = field(default_factory=list)
 
 
+@dataclass
+class TaskDraft:
+    """A task heading found while scanning: its ``id``, ``title``, heading ``line`` and the
+    ``lines`` of its section, turned into a ``PlanTask`` once the section ends."""
+
+    id: str
+    title: str
+    line: int
+    lines: list[Line] = field(default_factory=list)
+
+
 def front_matter(texts: list[str], source: Path | None) -> tuple[dict[str, str], int]:
     """YAML front matter between leading ``---`` lines, all values as strings.
 

@@ -34,21 +34,13 @@ _BOOLS = {"yes": True, "true": True, "y": True, "1": True, "no": False, "false":
 
 
 @dataclass
-class _TaskDraft:
-    id: str
-    title: str
-    line: int
-    lines: list[md.Line] = field(default_factory=list)
-
-
-@dataclass
 class _PhaseDraft:
     number: int
     name: str
     strategy: Strategy | None
     line: int
     lines: list[md.Line] = field(default_factory=list)
-    drafts: list[_TaskDraft] = field(default_factory=list)
+    drafts: list[md.TaskDraft] = field(default_factory=list)
     checklist: dict[int, PlanTask] = field(default_factory=dict)
 
 
@@ -103,7 +95,7 @@ def _header(lines: list[md.Line]) -> tuple[str | None, str | None, str | None]:
 def _walk(lines: list[md.Line], source: Path | None) -> list[_PhaseDraft]:
     phases: list[_PhaseDraft] = []
     phase: _PhaseDraft | None = None
-    task: _TaskDraft | None = None
+    task: md.TaskDraft | None = None
     for line in lines:
         text = line.text if line.kind == "text" else ""
         if match := _PHASE.match(text):
@@ -118,12 +110,12 @@ def _walk(lines: list[md.Line], source: Path | None) -> list[_PhaseDraft]:
                 raise PlanError(f"task {match.group(1)} is outside any phase", source, line.no,
                                 fix="put it under a `## Phase N: Name` heading",
                                 code="task-outside-phase")
-            task = _TaskDraft(match.group(1), match.group(2), line.no)
+            task = md.TaskDraft(match.group(1), match.group(2), line.no)
             phase.drafts.append(task)
         elif phase is not None and (match := _CHECK_TASK.match(text)):
             task = None
             phase.checklist[len(phase.drafts)] = _checklist_task(match, line)
-            phase.drafts.append(_TaskDraft(match.group(1), "", line.no))
+            phase.drafts.append(md.TaskDraft(match.group(1), "", line.no))
         elif text.startswith("### "):
             task = None
         elif task is not None:
@@ -170,7 +162,7 @@ def _build_phase(draft: _PhaseDraft, source: Path | None) -> Phase:
                  line=draft.line)
 
 
-def _build_task(draft: _TaskDraft, source: Path | None) -> PlanTask:
+def _build_task(draft: md.TaskDraft, source: Path | None) -> PlanTask:
     fields = md.fields(draft.lines)
     title, size, hours = draft.title, None, None
     if match := _ESTIMATE.search(title):
