@@ -10,8 +10,6 @@ passes ``--budget-usd`` no new wave starts, and tasks not yet started end ``skip
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import Task, flow
 from prefect.futures import PrefectFuture
 from prefect.tasks import exponential_backoff
@@ -19,8 +17,9 @@ from pydantic import BaseModel, Field
 
 from flows.context import RunContext
 from flows.remote import dispatch_task
+from flows.stacking import stack_outcomes
 from gitops.errors import StackConflict
-from gitops.repo import StackEntry, open_repository
+from gitops.repo import open_repository
 from planning.models import Phase, PlanTask
 from planning.schedule import phase_limit, phase_waves
 from planning.status import StatusStore, TaskState, open_store
@@ -56,7 +55,6 @@ def run_phase(ctx: RunContext, phase: Phase, base: str, skip: list[str] | None =
     Returns a ``PhaseResult``; task failures and a stacking conflict are returned in it (the
     caller decides to stop), so finished tasks of a failed wave keep their results and branches.
     """
-    repo = open_repository(ctx.repo)
     store = open_store(ctx.status_path)
     runner = run_plan_task.with_options(
         retries=ctx.params.retries,
@@ -82,18 +80,13 @@ def run_phase(ctx: RunContext, phase: Phase, base: str, skip: list[str] | None =
                 result.failed.append(task.id)
         if result.failed or result.stopped:
             return result
-        entries = [StackEntry(label=o.task_id, branch=o.branch, tip=o.commit) for o in outcomes]
         try:
-            tips = repo.stack(result.tip, entries, scratch_path(repo.root, ctx.run_id))
+            tips = stack_outcomes(ctx, result.tip, outcomes)
         except StackConflict as conflict:
             result.conflict = conflict.report()
             store.update(conflict=result.conflict)
             return result
-        for outcome, tip in zip(outcomes, tips):
-            store.update_task(outcome.task_id, commit=tip)
-        if ctx.params.remote:
-            repo.push(ctx.params.remote, [f"refs/heads/{entry.branch}" for entry in entries])
-        result.branches.extend(entry.branch for entry in entries)
+        result.branches.extend(outcome.branch for outcome in outcomes)
         result.tip = tips[-1] if tips else result.tip
     return result
 
@@ -146,7 +139,3 @@ def over_budget(store: StatusStore, budget_usd: float | None) -> bool:
     """True when ``budget_usd`` (USD) is set and the run's reported cost has passed it."""
     return budget_usd is not None and store.status.cost_usd() > budget_usd
 
-
-def scratch_path(root: Path, run_id: str) -> Path:
-    """The temporary worktree where a run stacks branches."""
-    return root / ".worktrees" / f"{run_id}-stack"
