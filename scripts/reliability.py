@@ -1,0 +1,93 @@
+"""Reliability figures (``make reliability``): crash anywhere and resume; concurrency.
+
+1. The 12-task plan (sequential, parallel 6, sequential, parallel 2; shell agent) killed with
+   SIGKILL at 10 points, each followed by a plain re-run: commits lost, agent calls repeated
+   for finished tasks, runs blocked by a stale lock, orphaned worktrees salvaged, orphaned
+   agents killed.
+2. 32 tasks in one parallel phase with ``--max-parallel 32`` (the global agent limit set to
+   1000 slots, so that it does not cap them).
+3. Three ``planflow run`` of different plans at once on the same repository.
+
+Everything runs against one Prefect test server started here, in a temporary folder. Prints one
+line per scenario and the totals; exit code 1 when a figure is not the promised one.
+Mechanism: ``tests/crashkit.py``. Takes about 5 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from crashkit import TWELVE_TASKS, KillPoint, concurrent_runs, crash_and_resume, parallel_run  # noqa: E402
+
+POINTS = [
+    KillPoint("agent run, sequential phase (task 1.2)", "agent", task="1.2"),
+    KillPoint("agent run, parallel phase (task 2.3)", "agent", task="2.3"),
+    KillPoint("worktree creation, first task (before)", "git", marker="worktree add -B", n=1),
+    KillPoint("worktree creation, parallel phase (during)", "git", marker="worktree add -B", n=5, when="during"),
+    KillPoint("commit, sequential phase (during)", "git", marker="commit -q", n=2, when="during"),
+    KillPoint("commit, parallel phase (during)", "git", marker="commit -q", n=5, when="during"),
+    KillPoint("stacking, cherry-pick (during)", "git", marker="cherry-pick", n=2, when="during"),
+    KillPoint("stacking, moving branch 2.3 (before)", "git",
+              marker="refs/heads/c0ffee-task-2-3-task-2-3", n=1),
+    KillPoint("between phases 2 and 3 (before phase 3's first git write)", "git",
+              marker="worktree add -B", n=9),
+    KillPoint("after a commit, before its keep ref (task 3.1)", "git",
+              marker="refs/planflow/c0ffee/task-3-1", n=1),
+]
+
+
+def crash_figures(work: Path, env: dict[str, str]) -> dict:
+    """Run every kill point; print a line each; return the totals."""
+    totals = {"points": 0, "killed": 0, "resumed": 0, "lost_commits": 0, "repeated_calls": 0,
+              "blocked": 0, "orphans": 0, "orphans_salvaged": 0, "worktrees_left": 0, "agents_orphaned": 0,
+              "agents_left": 0}
+    for index, point in enumerate(POINTS):
+        figures = crash_and_resume(work / f"crash-{index}", env, point, TWELVE_TASKS)
+        print(json.dumps(figures), flush=True)
+        totals["points"] += 1
+        for key in totals:
+            if key != "points":
+                totals[key] += int(figures[key])
+    return totals
+
+
+def main() -> int:
+    """Start a Prefect test server, print the figures, return 0 when all are as promised."""
+    work = Path(tempfile.mkdtemp(prefix="planflow-reliability-"))
+    os.environ.update(PREFECT_HOME=str(work / "prefect"), PLANFLOW_RESULTS_DIR=str(work / "results"),
+                      PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="WARNING",
+                      PLANFLOW_AGENT_LIMIT="1000")
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        env = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value())
+        print(f"# planflow reliability figures ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores)")
+        parallel = parallel_run(work / "parallel-32", env, 32)
+        print("parallel-32:", json.dumps(parallel), flush=True)
+        concurrent = concurrent_runs(work / "three-runs", env, 3)
+        print("three-runs:", json.dumps(concurrent), flush=True)
+        crash = crash_figures(work, env)
+        print("crash totals:", json.dumps(crash), flush=True)
+    ok = (crash["killed"] == crash["resumed"] == crash["points"] and crash["lost_commits"] == 0
+          and crash["repeated_calls"] == 0 and crash["blocked"] == 0
+          and crash["orphans_salvaged"] == crash["orphans"] and crash["worktrees_left"] == 0
+          and crash["agents_left"] == 0
+          and parallel["completed"] and parallel["git_errors"] == 0 and parallel["all_files_on_tip"]
+          and parallel["stack_intact"]
+          and concurrent["completed"] == 3 and concurrent["git_errors"] == 0
+          and concurrent["stacks_intact"] == 3)
+    print("all figures as promised" if ok else "SOME FIGURE IS NOT AS PROMISED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

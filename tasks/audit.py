@@ -1,0 +1,97 @@
+"""``AgentAudit``: what an agent did wrong, found and put right after it ends.
+
+Created once the task's worktree exists and before the agent starts (it records the worktree
+and the user's checkout, and gives the agent run a marker, ``AgentRequest.marker``);
+``finish`` runs after the agent, whatever its outcome, and:
+
+1. kills processes the agent left running (``agents.leftovers``: found by the marker, even
+   when they left the process group);
+2. repairs and reports what it did to git (``gitops.audit.WorktreeWatch``): a deleted ``.git``
+   file, its own commits, another branch checked out, rewritten history, writes into the user's
+   checkout;
+3. takes files over ``max_file_bytes()`` out of the worktree before anything is committed or
+   salvaged: each is moved to ``<git dir>/planflow/runs/{run_id}/oversized/task-{id}/<path>``
+   and reported.
+
+What is wrong but repaired becomes a warning on the task's result (``Review.warnings``); what
+cannot be repaired raises ``AgentMisbehaved`` (the worktree and branch are kept).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from agents.leftovers import kill_marked, kill_worktree_agents, new_marker
+from gitops.audit import Review, WorktreeWatch, uncommitted_files
+from gitops.clean import run_worktrees
+from gitops.repo import Repository
+from tasks.errors import AgentMisbehaved
+
+MAX_FILE_MB_VAR = "PLANFLOW_MAX_FILE_MB"
+"""Environment variable: the largest file (MB, 10^6 bytes) an agent may leave to be committed."""
+
+DEFAULT_MAX_FILE_MB = 100
+
+
+def max_file_bytes() -> int:
+    """``$PLANFLOW_MAX_FILE_MB`` (default 100) in bytes. Raises ValueError when it is not a
+    positive integer."""
+    value = os.environ.get(MAX_FILE_MB_VAR, str(DEFAULT_MAX_FILE_MB))
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{MAX_FILE_MB_VAR} must be a positive integer (MB), not {value!r}")
+    return int(value) * 1_000_000
+
+
+def kill_dead_run_agents(repo: Repository, run_id: str) -> dict[int, str]:
+    """Kill the agent processes still running in run ``run_id``'s worktrees: left by a run of
+    that id that was killed itself (call it holding the run lock, before the worktrees are
+    swept). Returns {pid: command line} of the processes killed."""
+    return kill_worktree_agents(run_worktrees(repo, run_id))
+
+
+class AgentAudit:
+    """Watches one agent run of task ``task_id`` in ``worktree`` on ``branch``, created from
+    commit ``start``; ``oversized_dir`` receives files over the size limit. ``marker`` goes to
+    ``AgentRequest.marker``. Raises ValueError for a bad ``$PLANFLOW_MAX_FILE_MB``,
+    ``GitError`` when the worktree cannot be read."""
+
+    def __init__(self, repo: Repository, task_id: str, worktree: Path, branch: str, start: str,
+                 oversized_dir: Path) -> None:
+        self.task_id, self.worktree, self.branch = task_id, worktree, branch
+        self.oversized_dir = oversized_dir
+        self.limit = max_file_bytes()
+        self.marker = new_marker(worktree)
+        self.watch = WorktreeWatch(repo, worktree, branch, start)
+
+    def finish(self, log_path: Path | None) -> Review:
+        """Kill leftovers, repair and review git, move oversized files out (see the module
+        docstring). Returns the ``Review`` (warnings, and ``agent_tip`` when the agent committed
+        on its branch itself). Raises ``AgentMisbehaved`` when the work cannot be used,
+        ``GitError``."""
+        killed = kill_marked(self.marker)
+        review = self.watch.review()
+        if killed:
+            review.warnings.insert(0, f"left {len(killed)} process(es) running (killed): " + "; ".join(
+                f"pid {pid} `{command[:80]}`" for pid, command in sorted(killed.items())))
+        if review.fatal:
+            raise AgentMisbehaved(self.task_id, f"the agent {review.fatal}", self.worktree,
+                                  self.branch, log_path, "\n".join(review.warnings))
+        for path, size in self._move_oversized():
+            review.warnings.append(f"wrote {path} ({size / 1e6:.1f} MB, over the"
+                                   f" {self.limit / 1e6:g} MB limit of ${MAX_FILE_MB_VAR}): not"
+                                   f" committed; moved to {self.oversized_dir / path}")
+        return review
+
+    def _move_oversized(self) -> list[tuple[str, int]]:
+        moved = []
+        for name in uncommitted_files(self.worktree):
+            source = self.worktree / name
+            size = source.lstat().st_size if source.is_file() and not source.is_symlink() else 0
+            if size > self.limit:
+                target = self.oversized_dir / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(source, target)
+                moved.append((name, size))
+        return moved
