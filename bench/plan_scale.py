@@ -2,17 +2,17 @@
 on earlier tasks, random files) in each of three formats and print the time of each step.
 Not a test; the target is under 1 s per format, excluding interpreter start-up.
 
-Usage: python benchmarks/plan_scale.py [--tasks N] [--phases P] [--seed S]
+Usage: python bench/plan_scale.py [--tasks N] [--phases P] [--seed S]
 """
 
 from __future__ import annotations
 
-import argparse
 import random
 import tempfile
 import time
 from pathlib import Path
 
+from common import Row, script_main
 from planning.loader import load_plan
 from planning.schedule import build_schedule
 from planning.validate import validate_plan
@@ -90,27 +90,23 @@ def measure(path: Path, max_parallel: int) -> tuple[float, float, float, int]:
     return parsed - start, validated - parsed, scheduled - validated, len(issues)
 
 
-def main() -> None:
-    """Generate the plan, write it in each format, and print the best of three timings."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=1000)
-    parser.add_argument("--phases", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-    plan = generate(args.tasks, args.phases, args.seed)
+def run(tasks: int = 1000, phases: int = 10, seed: int = 7) -> list[Row]:
+    """P4 rows, one per format: the best of three parse + validate + schedule times (seconds)."""
+    plan = generate(tasks, phases, seed)
     formats = {"plan.md": as_spectacular, "plan.yaml": as_native, "tasks.yaml": as_autospec}
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"{args.tasks} tasks in {args.phases} phases, "
-              f"{sum(len(t['deps']) for p in plan for t in p)} dependencies")
-        print(f"{'format':12} {'parse':>8} {'validate':>9} {'schedule':>9} {'total':>8}  findings")
         for name, render in formats.items():
             path = Path(tmp) / name
             path.write_text(render(plan))
-            best = min((measure(path, 4) for _ in range(3)), key=lambda r: sum(r[:3]))
-            parse, validate, schedule, findings = best
-            print(f"{name:12} {parse:8.3f} {validate:9.3f} {schedule:9.3f} "
-                  f"{parse + validate + schedule:8.3f}  {findings}")
+            parse, validate, schedule, _ = min((measure(path, 4) for _ in range(3)),
+                                               key=lambda r: sum(r[:3]))
+            total = parse + validate + schedule
+            rows.append(Row("P4", f"{tasks} tasks {name}: parse {parse:.3f} + validate {validate:.3f}"
+                                  f" + schedule {schedule:.3f}", f"{total:.3f} s",
+                            target="< 1 s", met=total < 1))
+    return rows
 
 
 if __name__ == "__main__":
-    main()
+    script_main(__doc__, run)

@@ -1,0 +1,212 @@
+"""What every benchmark under ``bench/`` shares: a result row, a small repository, a native plan
+writer, ``planflow`` started as a subprocess (timed, with the peak memory of its process tree),
+and the environment the runs use.
+
+Every benchmark compares two things measured in the same process run, interleaved where they
+can be, because the machines these run on are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import inspect
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+IDENTITY = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+
+
+@dataclass
+class Row:
+    """One line of the summary table: ``bench`` (P1...), ``what`` was measured, ``value`` and
+    ``baseline`` (what it is compared to, text with units), ``ratio`` (a number or None),
+    ``target`` (text) and ``met`` (True, False, or None when there is no target)."""
+
+    bench: str
+    what: str
+    value: str
+    baseline: str = ""
+    ratio: float | None = None
+    target: str = ""
+    met: bool | None = None
+
+
+def print_rows(rows: list[Row]) -> None:
+    """Print ``rows`` as one fixed-width table on stdout."""
+    head = ("bench", "what", "value", "compared to", "ratio", "target", "met")
+    lines = [(r.bench, r.what, r.value, r.baseline, "" if r.ratio is None else f"{r.ratio:.2f}",
+              r.target, {True: "yes", False: "NO", None: ""}[r.met]) for r in rows]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(head, *lines)]
+    for line in (head, *lines):
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip())
+
+
+def script_main(doc: str, run: Callable[..., list[Row]]) -> None:
+    """The command line of one benchmark script: an option ``--name N`` for each integer
+    parameter of ``run`` (with its default), then ``run(**options)`` printed as a table.
+    ``doc``: the script's docstring (its first line is the help text)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for name, parameter in inspect.signature(run).parameters.items():
+        parser.add_argument(f"--{name}", type=int, default=parameter.default)
+    print_rows(run(**vars(parser.parse_args())))
+
+
+def cache_dir() -> Path:
+    """Where generated inputs that are slow to make are kept between runs:
+    ``$PLANFLOW_BENCH_CACHE``, else ``<temp dir>/planflow-bench-cache`` (outside the repository)."""
+    path = Path(os.environ.get("PLANFLOW_BENCH_CACHE") or Path(tempfile.gettempdir()) / "planflow-bench-cache")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def git(cwd: Path, *args: str) -> str:
+    """``git args`` in ``cwd``; its stdout. Raises CalledProcessError when git fails."""
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def make_repo(path: Path, files: int = 50) -> Path:
+    """A new repository at ``path`` with ``files`` small Python files in one commit on ``main``."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    for i in range(files):
+        (path / f"src_{i}.py").write_text(f"value = {i}\n")
+    git(path, "add", "-A")
+    git(path, *IDENTITY, "commit", "-qm", "init")
+    return path
+
+
+def write_plan(path: Path, phases: list[tuple[str, list[dict]]]) -> Path:
+    """Write a native plan (``plan.yaml``) to ``path``. ``phases``: (strategy, tasks) pairs;
+    each task a dict with ``id``, ``run`` (shell command), optional ``deps`` (ids) and
+    ``hours``. Every task declares the file ``t-{id}.txt``. Returns ``path``."""
+    lines = ["name: bench", "phases:"]
+    for number, (strategy, tasks) in enumerate(phases, start=1):
+        lines += [f"  - name: part {number}", f"    strategy: {strategy}", "    tasks:"]
+        for task in tasks:
+            deps = ", ".join(f'"{dep}"' for dep in task.get("deps", []))
+            lines += [f'      - id: "{task["id"]}"', f"        title: t{task['id']}",
+                      f"        files: [t-{task['id']}.txt]", f"        depends_on: [{deps}]",
+                      f"        hours: {task.get('hours', 1)}", f"        run: {json.dumps(task['run'])}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def noop_tasks(count: int, counter: Path | None = None) -> list[dict]:
+    """``count`` tasks whose agent writes one file (``t-{i}.txt``); with ``counter``, each agent
+    call also appends a line to that file (outside the repository), so calls can be counted."""
+    extra = f" && echo call >> {counter}" if counter else ""
+    return [{"id": str(i), "run": f"echo task {i} > t-{i}.txt{extra}"} for i in range(1, count + 1)]
+
+
+def bench_env(work: Path) -> dict[str, str]:
+    """The environment of a benchmarked ``planflow run``: results under ``work``, quiet logs,
+    4 agent slots, and Prefect's temporary local server with this benchmark process's own
+    Prefect home (``prefect_home``); or, when ``PREFECT_API_URL`` is set in the environment,
+    that server (the tiny-size test does this; its slots are shared with all its users)."""
+    env = dict(os.environ)
+    if not env.get("PREFECT_API_URL"):
+        env["PREFECT_HOME"] = str(prefect_home())
+    env.update(PLANFLOW_RESULTS_DIR=str(work / "results"), PREFECT_LOGGING_LEVEL="ERROR",
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", PLANFLOW_AGENT_LIMIT="4")
+    return env
+
+
+_HOME: list[Path] = []
+
+_MIGRATE = """
+from prefect.client.orchestration import get_client
+with get_client(sync_client=True) as client:
+    client.api_healthcheck()
+"""
+
+
+def prefect_home() -> Path:
+    """A Prefect home for this benchmark process alone (removed at exit): a copy of a template
+    whose database is migrated once into the cache dir. Not shared, because other processes
+    (tests, another benchmark) would hold slots of the same ``planflow-agents`` limit, and a run
+    killed mid-task leaves its slots taken (an ephemeral server never expires them)."""
+    if not _HOME:
+        template = cache_dir() / "prefect-template"
+        if not (template / "prefect.db").exists():
+            subprocess.run([sys.executable, "-c", _MIGRATE], env=os.environ | {
+                "PREFECT_HOME": str(template)}, check=True, capture_output=True)
+        home = Path(tempfile.mkdtemp(prefix="planflow-bench-prefect-"))
+        shutil.copytree(template, home, dirs_exist_ok=True)
+        atexit.register(shutil.rmtree, home, True)
+        _HOME.append(home)
+    return _HOME[0]
+
+
+@dataclass
+class RunResult:
+    """A finished ``planflow`` process: ``seconds`` of wall time, exit ``code``, ``stdout``,
+    ``peak_rss_mb`` (largest sum of RSS of the process and its descendants seen, MiB) and
+    ``peak_main_mb`` (the planflow process alone, MiB)."""
+
+    seconds: float
+    code: int
+    stdout: str
+    stderr: str
+    peak_rss_mb: float = 0.0
+    peak_main_mb: float = 0.0
+
+    def status(self) -> dict:
+        """The status JSON ``planflow run`` printed. Raises ValueError when there is none."""
+        return json.loads(self.stdout)
+
+
+def run_planflow(args: list[str], env: dict[str, str], check: bool = True,
+                 sample_memory: bool = False) -> RunResult:
+    """Run ``planflow args`` (``python -m planflow.cli``) and time it. With ``sample_memory``
+    the process tree's RSS is sampled every 20 ms. Raises RuntimeError (with its stderr) when
+    ``check`` and the exit code is not 0."""
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "planflow.cli", *args], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peaks = [0.0, 0.0]
+    sampler = None
+    if sample_memory:
+        sampler = threading.Thread(target=_sample_tree, args=(process, peaks), daemon=True)
+        sampler.start()
+    stdout, stderr = process.communicate()
+    seconds = time.perf_counter() - started
+    if sampler:
+        sampler.join()
+    if check and process.returncode != 0:
+        raise RuntimeError(f"planflow {' '.join(args)} exited {process.returncode}:\n{stderr[-3000:]}")
+    return RunResult(seconds, process.returncode, stdout, stderr, peaks[0], peaks[1])
+
+
+def _sample_tree(process: subprocess.Popen, peaks: list[float]) -> None:
+    """Until ``process`` ends, record in ``peaks`` the largest RSS sum of its tree and of itself (MiB)."""
+    page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
+    while process.poll() is None:
+        children: dict[int, list[int]] = {}
+        rss: dict[int, int] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+            rss[int(entry.name)] = int(fields[21])
+        tree, todo = [], [process.pid]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo += children.get(pid, [])
+        peaks[0] = max(peaks[0], sum(rss.get(pid, 0) for pid in tree) * page_mb)
+        peaks[1] = max(peaks[1], rss.get(process.pid, 0) * page_mb)
+        time.sleep(0.02)

@@ -1,0 +1,181 @@
+"""``run_dag``: tasks of one or more phases scheduled by their dependencies, as one subflow.
+
+``--schedule dag``: a task starts as soon as each of its dependencies is stacked, from the stack
+prefix that ends at the last of them; a finished task goes on top of the stack (the order rules
+are ``planning.dag``'s). ``--schedule waves``: the same runner with each global wave a barrier
+(every task waits for the whole wave before its own; each wave stacked in plan order).
+
+Concurrency: at most ``--max-parallel`` task runs at once (the subflow's
+``ThreadPoolTaskRunner`` has as many workers), at most the phase's limit per phase (1 in a
+sequential phase), and the global agent limit inside each task run.
+
+A failed task stops its dependants (``skipped``, "depends on task X, which did not finish");
+unrelated tasks go on and are stacked. A stacking conflict, or the budget, starts no new task;
+tasks already running finish and are recorded. A re-run resumes: the stack order of the last
+run (``stack-order.json`` next to the status file; a missing or unreadable file means no
+order) is followed again, so every unchanged task gets the same base and comes from the cache.
+
+In the Prefect UI the subflow run (``{run_id}-dag``) holds one task run ``task-{id}`` per
+task, each drawn after the task runs it depends on.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+from pathlib import Path
+
+from prefect import flow
+from prefect.futures import PrefectFuture
+
+from flows.context import RunContext
+from flows.phase import PhaseResult, collect_spec, over_budget, plan_task_runner, submit_spec
+from flows.stacking import stack_outcomes
+from gitops.errors import StackConflict
+from planning.dag import DagScheduler, ScheduleMode, effective_dependencies, global_waves, wave_barriers
+from planning.models import Phase
+from planning.schedule import phase_limit
+from planning.status import TaskState, open_store
+from tasks.plan_task import TaskOutcome, TaskSpec
+
+
+@flow(name="run-dag")
+def run_dag(ctx: RunContext, phases: list[Phase], base: str, mode: ScheduleMode = ScheduleMode.dag,
+            skip: list[str] | None = None) -> PhaseResult:
+    """Run the tasks of ``phases`` (all of the plan, or one phase) from commit ``base`` by
+    their dependencies (``mode`` ``dag`` or ``waves``) and stack their branches.
+
+    Tasks in ``skip`` (done or blocked in the plan; their status says so) are not run; their
+    dependants wait for what they waited for. Returns a ``PhaseResult`` (``branches`` in stack
+    order, ``tip`` the last stacked commit); failures, a conflict and a budget stop are
+    returned in it, not raised.
+    """
+    run = _DagRun(ctx, phases, base, mode, skip or [])
+    while True:
+        run.start_ready()
+        if not run.running:
+            return run.result
+        ended = [run.ended.get()]
+        while not run.ended.empty():
+            ended.append(run.ended.get())
+        run.settle(ended)
+
+
+class _DagRun:
+    """One ``run_dag`` call: the scheduler, the task runs in flight and the stack so far."""
+
+    def __init__(self, ctx: RunContext, phases: list[Phase], base: str, mode: ScheduleMode,
+                 skip: list[str]) -> None:
+        self.ctx, self.phases, self.base, self.mode = ctx, phases, base, mode
+        self.store = open_store(ctx.status_path)
+        self.tasks = {task.id: task for phase in phases for task in phase.tasks if task.id not in skip}
+        order = list(self.tasks)
+        deps = effective_dependencies(phases, skip)
+        self.stack_order = StackOrder(ctx.status_path, order)
+        held = self.stack_order.held()
+        if mode is ScheduleMode.waves:
+            waves = global_waves(order, deps)
+            deps, held = wave_barriers(waves), [t for wave in waves for t in wave]
+        groups = {task.id: phase.number for phase in phases for task in phase.tasks}
+        limits = {phase.number: phase_limit(phase, ctx.params.max_parallel) for phase in phases}
+        self.scheduler = DagScheduler(list(self.tasks.values()), deps, ctx.params.max_parallel,
+                                      held, groups, limits)
+        self.runner = plan_task_runner(ctx)
+        self.ended: queue.Queue[str] = queue.Queue()
+        self.running: dict[str, tuple[TaskSpec, PrefectFuture]] = {}
+        self.futures: dict[str, PrefectFuture] = {}
+        self.outcomes: dict[str, TaskOutcome] = {}
+        self.tips: list[str] = []
+        self.result = PhaseResult(tip=base)
+
+    def start_ready(self) -> None:
+        """Submit every task the scheduler lets start, each from its stack prefix (none once
+        the budget is passed)."""
+        if not self.scheduler.stopped and over_budget(self.store, self.ctx.params.budget_usd):
+            self.scheduler.stop()
+            self.result.stopped = True
+        for task_id in self.scheduler.start_next():
+            index = self.scheduler.base_index(task_id)
+            spec = self.ctx.task_spec(self.tasks[task_id], self.tips[index - 1] if index else self.base)
+            after = [self.futures[dep] for dep in self.scheduler.deps[task_id]]
+            future = submit_spec(self.ctx, self.runner, spec, after)
+            self.running[task_id] = (spec, future)
+            self.futures[task_id] = future
+            future.add_done_callback(lambda _, task_id=task_id: self.ended.put(task_id))
+        if self.running:
+            busy = [t for t in self.scheduler.order if t in self.running]
+            phase = next(p for p in self.phases if any(task.id == busy[0] for task in p.tasks))
+            self.store.update(phase=phase.label, output=f"Executing tasks {', '.join(busy)}"
+                              f" ({self.mode.value}, at most {self.ctx.params.max_parallel} agents)")
+
+    def settle(self, ended: list[str]) -> None:
+        """Record the ended task runs of ``ended`` (task ids), start the tasks that were
+        already free to start in the slots they left (stacking takes a while), then stack what
+        may be stacked, in one stacking for all of them."""
+        for task_id in ended:
+            self._record(task_id)
+        self.start_ready()
+        stackable = self.scheduler.take_stackable()
+        if stackable and self.result.conflict is None:
+            self._stack(stackable)
+
+    def _record(self, task_id: str) -> None:
+        """Record the ended task run of ``task_id``; on a failure its dependants are skipped."""
+        spec, future = self.running.pop(task_id)
+        outcome = collect_spec(self.ctx, spec, future)
+        if outcome is not None:
+            self.outcomes[task_id] = outcome
+            self.scheduler.finish(task_id)
+            return
+        if self.store.status.task(task_id).state == TaskState.skipped:
+            self.scheduler.stop()
+            self.result.stopped = True
+        else:
+            self.result.failed.append(task_id)
+        for lost in self.scheduler.fail(task_id):
+            self.store.update_task(lost, state=TaskState.skipped,
+                                   reason=f"depends on task {task_id}, which did not finish")
+
+    def _stack(self, task_ids: list[str]) -> None:
+        """Stack ``task_ids`` on the tip; on a conflict record it and start no new task."""
+        outcomes = [self.outcomes[task_id] for task_id in task_ids]
+        try:
+            new_tips = stack_outcomes(self.ctx, self.result.tip, outcomes)
+        except StackConflict as conflict:
+            self.result.conflict = conflict.report()
+            self.store.update(conflict=self.result.conflict)
+            self.scheduler.stop()
+            return
+        self.tips += new_tips
+        self.result.branches += [outcome.branch for outcome in outcomes]
+        self.result.tip = new_tips[-1]
+        self.store.update(stack=[*self.store.status.stack, *(o.branch for o in outcomes)])
+        self.stack_order.record(task_ids)
+
+
+class StackOrder:
+    """The run's stack order (task ids), kept in ``stack-order.json`` next to its status file
+    so that a re-run stacks the same tasks in the same order.
+
+    ``ids``: the tasks this subflow schedules; the order of other tasks (other phases' subflows)
+    in the file is kept when this one writes.
+    """
+
+    def __init__(self, status_path: Path, ids: list[str]) -> None:
+        self.path = status_path.with_name("stack-order.json")
+        try:
+            self.prior: list[str] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.prior = []
+        self.ids = set(ids)
+        self.stacked: list[str] = []
+
+    def held(self) -> list[str]:
+        """This subflow's tasks in the order the last run stacked them."""
+        return [task_id for task_id in self.prior if task_id in self.ids]
+
+    def record(self, task_ids: list[str]) -> None:
+        """``task_ids`` were stacked (in this order): rewrite the file."""
+        self.stacked += task_ids
+        others = [task_id for task_id in self.prior if task_id not in self.ids]
+        self.path.write_text(json.dumps(self.stacked + others))
