@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 
-.PHONY: demo test bench serve clean
+.PHONY: demo test bench reliability serve clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,10 @@ test: $(VENV)/.installed
 	PATH="$(BIN):$$PATH" $(BIN)/pytest -q
 
 bench: $(VENV)/.installed
-	PATH="$(BIN):$$PATH" $(BIN)/python benchmarks/overhead.py
-	$(BIN)/python benchmarks/plan_scale.py
+	PATH="$(BIN):$$PATH" $(BIN)/python bench/run.py
+
+reliability: $(VENV)/.installed
+	PATH="$(BIN):$$PATH" $(BIN)/python scripts/reliability.py
 
 clean:
 	rm -rf $(VENV)

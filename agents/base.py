@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from agents.config import AgentSettings
 from agents.failures import Failure
+from agents.leftovers import MARKER_VAR
 from agents.process import ProcessOutcome, run_process
 from planning.models import PlanTask
 
@@ -40,7 +41,8 @@ class AgentRequest(BaseModel):
     Fields: ``run_id``; ``task``; ``prompt`` (markdown, written to ``prompt_path`` before the
     run); ``worktree`` (the agent's working directory); ``log_path`` (merged output);
     ``plan_path`` (the plan file, when known); ``timeout_s`` (seconds, None: no limit);
-    ``attempt`` (1-based retry number).
+    ``attempt`` (1-based retry number); ``marker`` (a token put in the agent's environment as
+    ``PLANFLOW_AGENT_MARKER`` so processes it leaves behind can be found, ``agents.leftovers``).
     """
 
     run_id: str
@@ -52,6 +54,7 @@ class AgentRequest(BaseModel):
     plan_path: Path | None = None
     timeout_s: float | None = 1800.0
     attempt: int = 1
+    marker: str | None = None
 
 
 class Invocation(BaseModel):
@@ -153,7 +156,7 @@ def run_agent(agent: Agent, request: AgentRequest) -> AgentResult:
     outcome = run_process(
         invocation.argv,
         cwd=request.worktree,
-        env=invocation.env,
+        env=invocation.env | ({MARKER_VAR: request.marker} if request.marker else {}),
         timeout_s=request.timeout_s,
         log_path=request.log_path,
     )

@@ -4,10 +4,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from planning.dag import ScheduleMode
+from gitops.repo import open_repository
+from gitops.stack import own_commits
+from planning.handoff import context_dir, handoff_for
 from planning.models import PlanTask
+from planning.status import open_store
 from tasks.defaults import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_S
 from tasks.plan_task import TaskSpec
 
@@ -30,6 +36,26 @@ class ExecuteParams(BaseModel):
     plan_format: str | None = Field(None, description="Plan format; default: detected from the file.")
     remote: str | None = Field(None, description="A git remote every worker reaches (URL or path): each task runs as a run-task deployment run on any worker, which pushes its branch there.")
     serialize_conflicts: bool = Field(False, description="Tasks that may run at the same time and declare the same file run one after the other.")
+    resolve_conflicts: bool | None = Field(None, description="When stacking a parallel phase conflicts, a resolver agent (the run's agent) settles it and the result must pass both tasks' quality gates; default: on for coding agents, off for the shell agent.")
+    schedule: ScheduleMode | None = Field(None, description="`dag`: each task starts as soon as its dependencies are stacked; `phases`: phase by phase (waves inside a phase); `waves`: global waves across the plan, each a barrier. Default: `dag` when the plan's dependencies are explicit, else `phases`. With a review after every phase the phases stay barriers (`dag` then runs inside each phase).")
+    base: str | None = Field(None, description="The commit (or branch) the stack starts from; default: the repository's HEAD.")
+    reviewer: Literal["none", "agent", "command", "human"] = Field("none", description="Who reviews each task's branch before the next phase builds on it: `agent` (a coding agent gives a verdict per task), `command` (a command on the phase tip; exit 0 approves), `human` (the flow pauses for a form in the Prefect UI), `none`.")
+    review_frequency: Literal["phase", "end", "off"] = Field("phase", description="With a reviewer: review after every phase, once at the end of the run, or not at all.")
+    review_command: str | None = Field(None, description="With reviewer `command`: the command run on the phase tip. With reviewer `agent`: the shell reviewer's script, or another CLI's executable.")
+    reviewer_agent: str | None = Field(None, description="With reviewer `agent`: an adapter name or a saved AgentConfig block; default: the run's agent.")
+    max_review_rounds: int = Field(3, ge=1, le=10, description="Review rounds of one phase (each after the rejected tasks were fixed) before the run stops with the open comments.")
+    human_review_timeout_s: float = Field(3600.0, gt=0, description="How long a human review waits for its form, seconds; then the round fails.")
+    escalate_to_human: bool = Field(False, description="After the last rejected round, pause for a person (approve to go on, reject to stop) instead of stopping.")
+
+    @model_validator(mode="after")
+    def _review_needs_command(self) -> ExecuteParams:
+        if self.reviewer == "command" and not self.review_command:
+            raise ValueError("reviewer `command` needs review_command (--review-command)")
+        if (self.reviewer == "agent" and not self.review_command
+                and (self.reviewer_agent or (None if self.agent_block else self.agent)) == "shell"):
+            raise ValueError("the shell agent as reviewer needs its script in review_command"
+                             " (--review-command)")
+        return self
 
 
 class RunContext(BaseModel):
@@ -44,8 +70,19 @@ class RunContext(BaseModel):
     spec_path: str | None
     status_path: Path
 
+    @property
+    def context_dir(self) -> Path:
+        """The folder of the run's context records (``planning.handoff``)."""
+        return context_dir(self.status_path.parent)
+
     def task_spec(self, task: PlanTask, base: str) -> TaskSpec:
-        """The input of ``run_plan_task`` for ``task`` started from commit ``base``."""
+        """The input of ``run_plan_task`` for ``task`` started from commit ``base``, with the
+        merged context records of the phases before the task's whose work ``base`` holds."""
+        status = open_store(self.status_path).status
+        phase = status.task(task.id).phase
+        stacked = set()
+        if status.base and base != status.base:
+            stacked = {c.sha for c in own_commits(open_repository(self.repo), base, [status.base])}
         return TaskSpec(
             run_id=self.run_id,
             repo=self.repo,
@@ -61,4 +98,6 @@ class RunContext(BaseModel):
             status_path=self.status_path,
             agent_block=self.params.agent_block,
             budget_usd=self.params.budget_usd,
+            handoff=handoff_for(self.context_dir, phase, stacked),
+            phase=phase,
         )

@@ -11,13 +11,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.context import ExecuteParams, RunContext
+from flows.dag import run_dag
 from flows.phase import phase_limit, run_phase
 from flows.report import publish_plan, publish_tasks
+from flows.review import ReviewOutcome, review_enabled, review_stack
+from gitops.locks import clear_stale_locks
 from gitops.repo import open_repository
 from gitops.runlock import hold_run_lock
 from planning.errors import PlanError
@@ -25,9 +28,11 @@ from planning.loader import load_plan
 from planning.models import Plan
 from planning.status import RunStatus, StatusStore, TaskState, register_store, status_path
 from planning.conflicts import serialize_conflicts
+from planning.dag import ScheduleMode, default_mode
 from planning.schedule import runnable
 from planning.validate import check_plan
-from tasks.limits import ensure_agent_limit
+from tasks.audit import kill_dead_run_agents
+from tasks.limits import agent_limit
 
 
 def resolve_plan_path(plan_path: str, repo: Path) -> Path:
@@ -44,8 +49,10 @@ def execute_plan(params: ExecuteParams) -> dict | State:
 
     Returns the public status JSON (a dict), or a ``Failed`` state carrying the status output
     when a task fails or stacking conflicts. Raises PlanError for an unreadable or invalid plan
-    (before anything runs), RunInProgress when another process executes the same run id.
-    Worktrees a dead run of the same run id left behind are salvaged and removed first.
+    (before anything runs), ValueError when ``params.base`` names no commit, RunInProgress when
+    another process executes the same run id.
+    Agent processes, worktrees and git lock files a dead run of the same run id left behind are
+    killed, salvaged and removed first.
     """
     repo = open_repository(Path(params.repo))
     plan = load_plan(resolve_plan_path(params.plan_path, repo.root), params.plan_format)
@@ -53,10 +60,12 @@ def execute_plan(params: ExecuteParams) -> dict | State:
         plan = serialize_conflicts(plan)
     check_plan(plan)
     ctx = _context(params, plan, repo.root, repo.state_dir)
-    ensure_agent_limit()
-    with hold_run_lock(repo.state_dir, ctx.run_id):
+    with agent_limit(), hold_run_lock(repo.state_dir, ctx.run_id):
+        clear_stale_locks(repo, ctx.run_id)
+        for pid, command in kill_dead_run_agents(repo, ctx.run_id).items():
+            get_run_logger().warning(f"killed agent process {pid} `{command[:80]}` left by a dead run")
         repo.sweep_worktrees(f"{ctx.run_id}-")
-        base = repo.head_sha()
+        base = repo.require_commit(params.base) if params.base else repo.head_sha()
         status = RunStatus.for_plan(plan, ctx.run_id, base)
         store = register_store(StatusStore(ctx.status_path, status))
         for task_id, reason in runnable(plan)[1].items():
@@ -71,28 +80,81 @@ def execute_plan(params: ExecuteParams) -> dict | State:
 
 
 def _run_phases(ctx: RunContext, plan: Plan, store: StatusStore, base: str) -> dict | State:
-    """Each phase as a subflow, in order, each from the previous phase's tip."""
+    """Each phase as a subflow, in order, each from the previous phase's tip; with the
+    ``dag`` or ``waves`` schedule (explicit, or ``dag`` by default for a plan whose dependencies
+    are explicit) the whole plan as one ``run_dag`` subflow instead, unless a review follows
+    every phase: then the phases stay barriers (with ``dag``, each phase a ``run_dag``)."""
+    mode = ctx.params.schedule or default_mode(plan)
+    if mode is not ScheduleMode.phases and not review_enabled(ctx.params, "phase"):
+        return _run_scheduled(ctx, plan, store, base, mode)
     tip, stack, skip = base, [], sorted(runnable(plan)[1])
     for phase in plan.phases:
         ids = ", ".join(task.id for task in phase.tasks)
         limit = phase_limit(phase, ctx.params.max_parallel)
-        mode = f"in parallel ({limit} agents)" if limit > 1 else "in order"
-        store.update(phase=f"{phase.label}", output=f"Executing tasks {ids} {mode}")
-        subflow = run_phase.with_options(
-            task_runner=ThreadPoolTaskRunner(max_workers=limit),
-            flow_run_name=f"{ctx.run_id}-phase-{phase.number}",
-        )
-        result = subflow(ctx, phase, tip, skip=skip)
+        how = f"in parallel ({limit} agents)" if limit > 1 else "in order"
+        store.update(phase=f"{phase.label}", output=f"Executing tasks {ids} {how}")
+        options = {"task_runner": ThreadPoolTaskRunner(max_workers=limit),
+                   "flow_run_name": f"{ctx.run_id}-phase-{phase.number}"}
+        if mode is ScheduleMode.dag:
+            result = run_dag.with_options(**options)(ctx, [phase], tip, mode, skip=skip)
+        else:
+            result = run_phase.with_options(**options)(ctx, phase, tip, skip=skip)
         stack += result.branches
         store.update(stack=stack)
         if result.stopped and not result.failed and not result.conflict:
             return _finish_stopped(store, phase.label, ctx.params.budget_usd)
         if not result.ok:
             return _finish_failed(store, phase.label, result.failed, result.conflict)
+        if review_enabled(ctx.params, "phase"):
+            reviewed = review_stack(ctx, phase.tasks, f"phase-{phase.number}", phase.label, tip,
+                                    result.tip, result.branches)
+            if not reviewed.approved:
+                return _finish_unreviewed(ctx, store, phase.label, reviewed)
+            result.tip = reviewed.tip
         tip = result.tip
+    return _finish_reviewed(ctx, plan, store, base, tip)
 
+
+def _run_scheduled(ctx: RunContext, plan: Plan, store: StatusStore, base: str,
+                   mode: ScheduleMode) -> dict | State:
+    """All phases as one ``run_dag`` subflow ``{run_id}-dag`` (or ``-waves``) from ``base``."""
+    subflow = run_dag.with_options(
+        task_runner=ThreadPoolTaskRunner(max_workers=ctx.params.max_parallel),
+        flow_run_name=f"{ctx.run_id}-{mode.value}",
+    )
+    result = subflow(ctx, plan.phases, base, mode, skip=sorted(runnable(plan)[1]))
+    label = f"{mode.value} schedule"
+    if result.stopped and not result.failed and not result.conflict:
+        return _finish_stopped(store, label, ctx.params.budget_usd)
+    if not result.ok:
+        return _finish_failed(store, label, result.failed, result.conflict)
+    return _finish_reviewed(ctx, plan, store, base, result.tip)
+
+
+def _finish_reviewed(ctx: RunContext, plan: Plan, store: StatusStore, base: str,
+                     tip: str) -> dict | State:
+    """With review at the end of the run: the review loop of the whole stack; then the end."""
+    if review_enabled(ctx.params, "end"):
+        reviewed = review_stack(ctx, plan.tasks(), "end", "End of run", base, tip,
+                                store.status.stack)
+        if not reviewed.approved:
+            return _finish_unreviewed(ctx, store, "End of run", reviewed)
+        tip = reviewed.tip
+    return _finish_completed(store, base, tip)
+
+
+def _finish_unreviewed(ctx: RunContext, store: StatusStore, label: str,
+                       reviewed: ReviewOutcome) -> State:
+    """The review loop did not approve: the run stopped by its budget, or failed with the
+    loop's output."""
+    if reviewed.stopped:
+        return _finish_stopped(store, label, ctx.params.budget_usd)
+    return _finish_failed(store, label, [], None, output=reviewed.output)
+
+
+def _finish_completed(store: StatusStore, base: str, tip: str) -> dict:
     store.update(status="completed", phase=None, finished_at=time.time(),
-                 output=f"{len(stack)} branches stacked on {base[:10]}; tip {tip[:10]}")
+                 output=f"{len(store.status.stack)} branches stacked on {base[:10]}; tip {tip[:10]}")
     publish_tasks(store.status)
     return store.status.public()
 
@@ -116,13 +178,16 @@ def _finish_stopped(store: StatusStore, label: str, budget_usd: float | None) ->
     return Failed(message=output)
 
 
-def _finish_failed(store: StatusStore, label: str, failed: list[str], conflict: str | None) -> State:
+def _finish_failed(store: StatusStore, label: str, failed: list[str], conflict: str | None,
+                   output: str | None = None) -> State:
+    """Skip the tasks not run, mark the run failed with ``output`` (default: the failed
+    tasks or the conflict) and return the ``Failed`` state."""
     for task in store.status.tasks:
         if task.state in (TaskState.pending, TaskState.running):
             store.update_task(task.id, state=TaskState.skipped)
-    if conflict:
+    if conflict and not output:
         output = f"{label}: stacking stopped on a conflict\n{conflict}"
-    else:
+    elif not output:
         output = f"{label}: task(s) {', '.join(failed)} failed; finished work is kept and cached"
         output += "; re-run the same command to resume"
     store.update(status="failed", finished_at=time.time(), output=output)

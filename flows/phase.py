@@ -25,7 +25,7 @@ from planning.schedule import phase_limit, phase_waves
 from planning.status import StatusStore, TaskState, open_store
 from tasks.errors import BudgetReached
 from tasks.limits import agent_tags
-from tasks.plan_task import TaskOutcome, run_plan_task
+from tasks.plan_task import TaskOutcome, TaskSpec, run_plan_task
 
 
 class PhaseResult(BaseModel):
@@ -56,10 +56,7 @@ def run_phase(ctx: RunContext, phase: Phase, base: str, skip: list[str] | None =
     caller decides to stop), so finished tasks of a failed wave keep their results and branches.
     """
     store = open_store(ctx.status_path)
-    runner = run_plan_task.with_options(
-        retries=ctx.params.retries,
-        retry_delay_seconds=exponential_backoff(ctx.params.retry_delay_s),
-    )
+    runner = plan_task_runner(ctx)
     result = PhaseResult(tip=base)
     for wave in phase_waves(phase):
         wave = [task for task in wave if task.id not in (skip or [])]
@@ -91,22 +88,43 @@ def run_phase(ctx: RunContext, phase: Phase, base: str, skip: list[str] | None =
     return result
 
 
+def plan_task_runner(ctx: RunContext) -> Task:
+    """``run_plan_task`` with the run's retries and exponential retry delay."""
+    return run_plan_task.with_options(
+        retries=ctx.params.retries,
+        retry_delay_seconds=exponential_backoff(ctx.params.retry_delay_s),
+    )
+
+
 def _submit(ctx: RunContext, runner: Task, task: PlanTask, base: str) -> PrefectFuture:
-    """Start one plan task from ``base``: in this process, or as a ``run-task`` deployment run
-    on any worker when the run has a shared ``remote``."""
-    spec = ctx.task_spec(task, base)
+    """Start one plan task from ``base`` (see ``submit_spec``)."""
+    return submit_spec(ctx, runner, ctx.task_spec(task, base))
+
+
+def submit_spec(ctx: RunContext, runner: Task, spec: TaskSpec,
+                after: list[PrefectFuture] | None = None) -> PrefectFuture:
+    """Start ``runner`` (``run_plan_task`` with options) on ``spec``: in this process, or as a
+    ``run-task`` deployment run on any worker when the run has a shared ``remote``. ``after``:
+    finished task runs this one depends on (drawn as edges in the Prefect UI's run graph)."""
     if ctx.params.remote:
-        return dispatch_task.submit(spec, ctx.params.remote)
-    return runner.with_options(tags=agent_tags(task.agent or ctx.params.agent)).submit(spec)
+        return dispatch_task.submit(spec, ctx.params.remote, wait_for=after)
+    runner = runner.with_options(tags=agent_tags(spec.task.agent or ctx.params.agent))
+    return runner.submit(spec, wait_for=after)
 
 
 def _collect(ctx: RunContext, task: PlanTask, future: PrefectFuture, base: str) -> TaskOutcome | None:
-    """Wait for one task run and record it in the status; None when it failed or did not start
-    because of the budget (then the task is ``skipped``).
+    """Wait for the task run of ``task`` started from ``base`` (see ``collect_spec``)."""
+    return collect_spec(ctx, ctx.task_spec(task, base), future)
+
+
+def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> TaskOutcome | None:
+    """Wait for the task run of ``spec`` and record it in the status; None when it failed or
+    did not start because of the budget (then the task is ``skipped``).
 
     A cached outcome whose commit no longer exists (branch deleted and garbage-collected) is
     recomputed with ``refresh_cache``.
     """
+    task = spec.task
     store = open_store(ctx.status_path)
     future.wait()
     state = future.state
@@ -114,7 +132,7 @@ def _collect(ctx: RunContext, task: PlanTask, future: PrefectFuture, base: str) 
     cached = state.name == "Cached"
     if state.is_completed() and not open_repository(ctx.repo).commit_exists(outcome.commit):
         refreshed = run_plan_task.with_options(refresh_cache=True, retries=ctx.params.retries)
-        state = refreshed(ctx.task_spec(task, base), return_state=True)
+        state = refreshed(spec, return_state=True)
         outcome, cached = state.result(raise_on_failure=False), False
     if isinstance(outcome, BudgetReached):
         store.update_task(task.id, state=TaskState.skipped, error=str(outcome))

@@ -40,7 +40,8 @@ class StackConflict(Exception):
     earlier entry whose changes touch the conflicting files, None when none does, i.e. the
     conflict is with the base); ``files`` (conflicting paths); ``branches`` ({label: branch} of
     ``task`` and ``other``; both branches are left where they were); ``base`` (the commit the
-    stack was being built on).
+    stack was being built on); ``notes`` (lines a caller adds, e.g. why a resolver failed,
+    shown at the end of ``report()``).
     """
 
     def __init__(self, task: str, other: str | None, files: list[str], branches: dict[str, str], base: str) -> None:
@@ -49,6 +50,7 @@ class StackConflict(Exception):
         self.files = files
         self.branches = branches
         self.base = base
+        self.notes: list[str] = []
         super().__init__(self.summary())
 
     def summary(self) -> str:
@@ -73,4 +75,4 @@ class StackConflict(Exception):
             " then `git add` them and `git rebase --continue`;",
             f"  3. remove that worktree and stack again with {mine}'s new tip as task {self.task}'s tip.",
         ]
-        return "\n".join(lines)
+        return "\n".join(lines + self.notes)

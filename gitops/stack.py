@@ -23,7 +23,10 @@ class StackEntry(BaseModel):
     tip: str
 
 
-class _Commit(NamedTuple):
+class Commit(NamedTuple):
+    """A commit to replay: ``sha``, its ``first_parent`` and ``committer_env`` (the original
+    committer's name, email and date as ``GIT_COMMITTER_*`` variables)."""
+
     sha: str
     first_parent: str
     committer_env: dict[str, str]
@@ -42,7 +45,8 @@ def stack_branches(repo: Repository, base: str, entries: list[StackEntry], scrat
         prev, scratch_made = base_sha, False
         try:
             for index, (entry, tip) in enumerate(zip(entries, tips)):
-                commits = _own_commits(repo, tip, [base_sha, *tips[:index]])
+                # the stack so far is not the entry's own work (a resolved conflict sits on it)
+                commits = own_commits(repo, tip, [base_sha, *tips[:index], *new_tips])
                 if not commits:
                     new_tip = prev
                 elif commits[0].first_parent == prev:
@@ -78,8 +82,8 @@ def _conflict(repo: Repository, base: str, entries: list[StackEntry], tips: list
     return StackConflict(task.label, other.label if other else None, files, branches, base)
 
 
-def _own_commits(repo: Repository, tip: str, exclude: list[str]) -> list[_Commit]:
-    """Commits of ``tip`` not in any of ``exclude``, oldest first."""
+def own_commits(repo: Repository, tip: str, exclude: list[str]) -> list[Commit]:
+    """Commits of ``tip`` not in any of ``exclude`` (commit shas), oldest first. Raises ``GitError``."""
     out = run_git(repo.root, "list commits to stack", "rev-list", "--reverse", "--topo-order",
                   "--no-commit-header", "--date=raw", "--format=%H%x00%P%x00%cn%x00%ce%x00%cd",
                   tip, "--not", *exclude)
@@ -87,11 +91,11 @@ def _own_commits(repo: Repository, tip: str, exclude: list[str]) -> list[_Commit
     for line in out.splitlines():
         sha, parents, name, email, date = line.split("\0")
         env = {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email, "GIT_COMMITTER_DATE": date}
-        commits.append(_Commit(sha, parents.split(" ")[0], env))
+        commits.append(Commit(sha, parents.split(" ")[0], env))
     return commits
 
 
-def _pick(scratch: Path, onto: str, commits: list[_Commit], label: str) -> list[str]:
+def _pick(scratch: Path, onto: str, commits: list[Commit], label: str) -> list[str]:
     """Cherry-pick ``commits`` onto ``onto`` in the scratch worktree (HEAD ends at the result).
 
     Returns the conflicting paths (after ``cherry-pick --abort``), empty when all applied.

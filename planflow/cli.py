@@ -11,17 +11,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.console import Console
 
+from gitops.repo import Repository, open_repository
+from planflow.authoring_cli import COMMANDS as AUTHORING_COMMANDS
+from planflow.authoring_cli import add_authoring_commands, run_authoring
+from planflow.prefect_env import prepare_prefect
+from planflow.clean_cli import add_clean_command, cmd_clean, human_bytes, worktrees_disk
+from planflow.review_cli import add_review_options, review_params
 from planning.errors import Issue, PlanError
 from planning.loader import load_plan
 from planning.models import Plan
 from planning.conflicts import serialize_conflicts
-from planning.schedule import build_schedule, render_mermaid
+from planning.dag import dag_hours, default_mode
+from planning.schedule import build_schedule, hours_text, render_mermaid
 from planning.status import read_status, status_path
 from planning.validate import check_plan, validate_plan
 
@@ -45,11 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="start no new task once the run's reported cost passes this (USD)")
     run.add_argument("--agent-command", help="shell agent command for tasks without their own")
     run.add_argument("--max-parallel", type=int, default=4, help="agents at once (default: 4)")
+    run.add_argument("--schedule", choices=["dag", "phases", "waves"],
+                     help="dag: a task starts when its dependencies are stacked; phases: phase"
+                          " barriers; waves: global wave barriers (default: dag when the plan's"
+                          " dependencies are explicit, else phases)")
     run.add_argument("--run-id", help="6 hex; default: the plan's own or derived from its path")
     run.add_argument("--timeout", type=float, default=1800.0, help="agent timeout, seconds")
     run.add_argument("--retries", type=int, default=2)
     run.add_argument("--retry-delay", type=float, default=10.0, help="first retry delay, seconds")
     run.add_argument("--no-gates", action="store_true", help="skip the tasks' quality gates")
+    run.add_argument("--resolve-conflicts", action=argparse.BooleanOptionalAction, default=None,
+                     help="a resolver agent settles stacking conflicts (default: on for coding"
+                          " agents, off for the shell agent)")
     run.add_argument("--format", dest="plan_format", help="plan format (default: detected)")
     run.add_argument("--dry-run", action="store_true",
                      help="print the schedule (phases, waves, critical path, estimates), run nothing")
@@ -57,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mermaid", action="store_true",
                      help="with --dry-run: the task graph as a Mermaid flowchart")
     _plan_checks(run)
+    add_review_options(run)
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
 
     validate = sub.add_parser("validate", help="check a plan and print its problems")
@@ -69,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("run_id")
     status.add_argument("--repo", type=Path, default=Path("."))
     status.add_argument("--json", action="store_true", help="the status JSON on stdout")
+    add_authoring_commands(sub)
+    add_clean_command(sub)
     return parser
 
 
@@ -80,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_status(args)
         if args.command == "validate":
             return cmd_validate(args)
+        if args.command == "clean":
+            return cmd_clean(args, open_repo(args.repo), err)
+        if args.command in AUTHORING_COMMANDS:
+            return run_authoring(args, err, state_dir(args.repo))
         plan = load_checked(args.plan, args.plan_format, args.strict, args.serialize_conflicts)
         if args.dry_run:
             return cmd_dry_run(args, plan)
@@ -87,20 +108,26 @@ def main(argv: list[str] | None = None) -> int:
     except (PlanError, NotARepository) as exc:
         err.print(f"error: {exc}")
         return 2
+    except ValidationError as exc:
+        err.print("error: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+        return 2
 
 
 class NotARepository(Exception):
     """``--repo`` names no usable git repository."""
 
 
-def state_dir(repo: Path) -> Path:
-    """planflow's state folder in ``repo``'s git dir; NotARepository when ``repo`` is none."""
-    from gitops.repo import open_repository
-
+def open_repo(repo: Path) -> Repository:
+    """The repository at ``repo``; NotARepository when ``repo`` is none."""
     try:
-        return open_repository(repo).state_dir
+        return open_repository(repo)
     except ValueError as exc:
         raise NotARepository(str(exc)) from exc
+
+
+def state_dir(repo: Path) -> Path:
+    """planflow's state folder in ``repo``'s git dir; NotARepository when ``repo`` is none."""
+    return open_repo(repo).state_dir
 
 
 def _plan_checks(parser: argparse.ArgumentParser) -> None:
@@ -153,10 +180,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_dry_run(args: argparse.Namespace, plan: Plan) -> int:
     """Print the schedule on stdout: a table and the execution summary, or ``--json``, or
-    ``--mermaid``."""
+    ``--mermaid``; with the schedule mode the run would use and its estimate with ``dag``."""
     schedule = build_schedule(plan, args.max_parallel)
+    mode = args.schedule or default_mode(plan).value
+    dag = dag_hours(plan, args.max_parallel)
     if args.json:
-        print(schedule.model_dump_json(indent=2))
+        print(json.dumps({**schedule.model_dump(mode="json"), "schedule": mode, "dag_hours": dag},
+                         indent=2))
     elif args.mermaid:
         print(render_mermaid(plan), end="")
     else:
@@ -164,13 +194,14 @@ def cmd_dry_run(args: argparse.Namespace, plan: Plan) -> int:
 
         width = None if sys.stdout.isatty() else 160
         print_schedule(plan, schedule, Console(highlight=False, markup=False, width=width))
+        print(f"- Schedule: {mode}; with --schedule dag ({args.max_parallel} agents):"
+              f" {hours_text(dag)}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
     """Execute the plan with Prefect; progress on stderr, the status JSON on stdout."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if args.verbose else "CRITICAL")
+    prepare_prefect(args.verbose)
     from flows.context import ExecuteParams
     from flows.execute import execute_plan
     from gitops.runlock import RunInProgress, hold_run_lock
@@ -192,6 +223,9 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
         quality_gates=not args.no_gates,
         plan_format=args.plan_format,
         serialize_conflicts=args.serialize_conflicts,
+        **review_params(args),
+        resolve_conflicts=args.resolve_conflicts,
+        schedule=args.schedule,
     )
     run_id = params.run_id or plan.default_run_id()
     path = status_path(state_dir(args.repo), run_id)
@@ -227,10 +261,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         err.print(f"error: no run {args.run_id} in {args.repo} (looked for {path})")
         return 2
     status = read_status(path)
+    count, used = worktrees_disk(open_repo(args.repo), args.run_id)
     if args.json:
-        print(json.dumps(status.public(), indent=2))
+        print(json.dumps(status.public() | {"worktrees": count, "worktrees_disk_bytes": used}, indent=2))
         return 0
     err.print(f"run {status.run_id}: {status.status}  {status.phase or ''}")
+    err.print(f"worktrees: {count} using {human_bytes(used)}"
+              + (f" (`planflow clean {args.run_id}` removes them)" if count and status.finished_at else ""))
     err.print(status.progress_line())
     for task in status.tasks:
         line = f"  {task.id:>6}  {task.state.value:8} {task.branch or '-'}"

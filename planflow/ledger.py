@@ -1,5 +1,5 @@
 """The ledger summary ``planflow run`` prints at the end: per task tokens, cost, turns,
-duration and attempts, and the run's totals."""
+duration and attempts, per review round its reviewer agent's, and the run's totals."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from planning.status import RunStatus
 
 
 def render_ledger(status: RunStatus) -> str:
-    """A plain-text table of the run's ledger (one line per task, then the totals).
+    """A plain-text table of the run's ledger (one line per task, one per review round whose
+    reviewer agent ran, ``review`` with ``p2 r1`` (phase 2, round 1) or ``end r1``, then the totals).
 
     Cost is in USD (``-`` when no agent reported one), duration in seconds.
     """
@@ -17,6 +18,10 @@ def render_ledger(status: RunStatus) -> str:
     for t in status.tasks:
         lines.append(_row(t.id, t.state.value, t.tokens_in, t.tokens_out, t.cost_usd, t.turns,
                           t.duration_s, t.attempts))
+    for r in status.reviews:
+        where = f"{r.scope.replace('phase-', 'p')} r{r.round}"
+        lines.append(_row("review", where, r.tokens_in, r.tokens_out, r.cost_usd, r.turns,
+                          None, r.attempts))
     total = status.totals()
     lines.append(_row("total", status.status, total["tokens_in"], total["tokens_out"],
                       total["cost_usd"], total["turns"], total["duration_s"], total["attempts"]))

@@ -33,6 +33,9 @@ FORMATS: dict[str, Parser] = {
     "json": parse_json_plan,
 }
 
+MAX_PLAN_BYTES = 4 * 1024 * 1024
+"""The largest plan file ``load_plan`` reads (4 MiB; a 500-task plan is about 0.5 MiB)."""
+
 _MARKDOWN = {".md", ".markdown"}
 _YAML = {".yaml", ".yml"}
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:", re.M)
@@ -76,17 +79,34 @@ def load_plan(path: Path, format: str | None = None) -> Plan:
 
     ``format`` is a key of ``FORMATS``; None detects it with :func:`detect_format`. Returns
     the parsed Plan (``source`` set to ``path``). Raises PlanError for an unknown format name
-    (``unknown-format``), a file that cannot be read as UTF-8 text (``plan-unreadable``), or
-    anything the format's parser rejects.
+    (``unknown-format``), a symlink to a file outside the link's own folder (``plan-symlink``),
+    something that is not a regular file or cannot be read as UTF-8 text (``plan-unreadable``),
+    a file over ``MAX_PLAN_BYTES`` (``plan-too-large``), or anything the format's parser rejects.
     """
     path = Path(path)
     if format is not None and format not in FORMATS:
         raise PlanError(f"unknown plan format {format!r}", path,
                         fix=f"use one of: {', '.join(FORMATS)}", code="unknown-format")
+    text = _read_text(path)
+    return FORMATS[format or detect_format(path, text)](text, path)
+
+
+def _read_text(path: Path) -> str:
+    """The plan file's text, after the symlink, file-type and size checks of ``load_plan``."""
+    if path.is_symlink() and not path.resolve().is_relative_to(path.parent.resolve()):
+        raise PlanError(f"the plan is a symlink to {path.resolve()}, outside its folder", path,
+                        fix="copy the plan next to where it is used, or pass the target's path",
+                        code="plan-symlink")
     try:
-        text = path.read_text(encoding="utf-8")
+        if not path.resolve().is_file():
+            raise OSError(f"{path} is not a regular file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PLAN_BYTES + 1)
+        if len(data) > MAX_PLAN_BYTES:
+            raise PlanError(f"the plan is larger than {MAX_PLAN_BYTES // (1024 * 1024)} MiB", path,
+                            fix="split it into several plans", code="plan-too-large")
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError(f"cannot read the plan: {exc}", path,
                         fix="check the path and that the file is UTF-8 text",
                         code="plan-unreadable") from exc
-    return FORMATS[format or detect_format(path, text)](text, path)

@@ -14,6 +14,7 @@ from typing import Callable
 import yaml
 
 from planning.errors import PlanError
+from planning.yamldoc import check_expansion
 
 _FENCE = re.compile(r"^\s*(?:(?:[-*+]|\d+[.)])\s+)?(`{3,}|~{3,})\s*([^\s`]*)")
 _MARKDOWN = ("markdown", "md")
@@ -56,7 +57,8 @@ def front_matter(texts: list[str], source: Path | None) -> tuple[dict[str, str],
     """YAML front matter between leading ``---`` lines, all values as strings.
 
     Returns ``(mapping, index of the first line after it)``; ``({}, 0)`` when there is none.
-    Raises PlanError (code ``bad-front-matter``) for invalid YAML or a non-mapping.
+    Raises PlanError (code ``bad-front-matter``) for invalid YAML or a non-mapping,
+    (``yaml-too-large``) for an alias bomb.
     """
     if not texts or texts[0].strip() != "---":
         return {}, 0
@@ -64,6 +66,9 @@ def front_matter(texts: list[str], source: Path | None) -> tuple[dict[str, str],
     if end is None:
         return {}, 0
     try:
+        node = yaml.compose("\n".join(texts[1:end]), Loader=yaml.BaseLoader)
+        if node is not None:
+            check_expansion(node, source, line_offset=1)
         meta = yaml.load("\n".join(texts[1:end]), Loader=yaml.BaseLoader) or {}
     except yaml.YAMLError as exc:
         line = exc.problem_mark.line + 2 if getattr(exc, "problem_mark", None) else 1

@@ -4,7 +4,8 @@ The file lives at ``<git common dir>/planflow/runs/{run_id}/status.json`` (see
 ``status_path``) and is rewritten atomically on every change, so ``planflow status`` and the
 progress display can read it from another thread or process at any time. The public JSON is
 the architecture guide's shape (``run_id``, ``status``, ``phase``, ``completed_tasks``,
-``failed_tasks``, ``output``) plus ``tasks``, ``stack`` and ``conflict``.
+``failed_tasks``, ``output``) plus ``tasks``, ``reviews`` (the reviewer agents' ledger),
+``stack`` and ``conflict``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ class TaskState(str, Enum):
 class TaskStatus(BaseModel):
     """One task of a run: ``duration_s`` in seconds; ``cached`` when the result came from the
     cache without calling an agent; ``error`` the failure text; ``reason`` why a task the plan
-    marks done or blocked was skipped. The ledger, summed over the
+    marks done or blocked was skipped; ``warnings`` about a finished task's result (files
+    changed outside its declared files, a stacking conflict resolved by an agent). The ledger,
+    summed over the
     agent runs of this run (a cached task spent nothing): ``tokens_in``/``tokens_out``,
     ``cost_usd`` (USD; None while no agent reported a cost), ``turns``, ``attempts``."""
 
@@ -53,11 +56,28 @@ class TaskStatus(BaseModel):
     cached: bool = False
     error: str | None = None
     reason: str | None = None
+    warnings: list[str] = Field(default_factory=list)
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float | None = None
     turns: int = 0
     attempts: int = 0
+
+
+class ReviewUsage(BaseModel):
+    """The ledger of one reviewer agent's runs in a review round (``scope`` ``phase-2`` or
+    ``end``, 1-based ``round``): ``tokens_in``/``tokens_out``, ``cost_usd`` (USD; None when
+    not reported), ``turns``, ``attempts`` (2 when its first answer was malformed) and the
+    ``log_path`` of its last run."""
+
+    scope: str
+    round: int
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = None
+    turns: int = 0
+    attempts: int = 0
+    log_path: str | None = None
 
 
 class RunStatus(BaseModel):
@@ -74,6 +94,7 @@ class RunStatus(BaseModel):
     conflict: str | None = None
     stack: list[str] = Field(default_factory=list)
     tasks: list[TaskStatus] = Field(default_factory=list)
+    reviews: list[ReviewUsage] = Field(default_factory=list)
     started_at: float = Field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -95,19 +116,22 @@ class RunStatus(BaseModel):
         raise KeyError(task_id)
 
     def cost_usd(self) -> float:
-        """The run's reported cost so far, USD (tasks with no reported cost count 0)."""
-        return sum(task.cost_usd or 0.0 for task in self.tasks)
+        """The run's reported cost so far, USD (tasks and reviewer agents; an agent run with
+        no reported cost counts 0)."""
+        return sum(entry.cost_usd or 0.0 for entry in [*self.tasks, *self.reviews])
 
     def totals(self) -> dict[str, Any]:
-        """The run's ledger totals: ``tokens_in``, ``tokens_out``, ``cost_usd`` (USD, None when
-        no agent reported a cost), ``turns``, ``attempts``, ``duration_s`` (seconds, summed)."""
-        costs = [task.cost_usd for task in self.tasks if task.cost_usd is not None]
+        """The run's ledger totals, tasks and reviewer agents: ``tokens_in``, ``tokens_out``,
+        ``cost_usd`` (USD, None when no agent reported a cost), ``turns``, ``attempts``,
+        ``duration_s`` (the tasks' seconds, summed)."""
+        entries = [*self.tasks, *self.reviews]
+        costs = [entry.cost_usd for entry in entries if entry.cost_usd is not None]
         return {
-            "tokens_in": sum(task.tokens_in for task in self.tasks),
-            "tokens_out": sum(task.tokens_out for task in self.tasks),
+            "tokens_in": sum(entry.tokens_in for entry in entries),
+            "tokens_out": sum(entry.tokens_out for entry in entries),
             "cost_usd": round(sum(costs), 6) if costs else None,
-            "turns": sum(task.turns for task in self.tasks),
-            "attempts": sum(task.attempts for task in self.tasks),
+            "turns": sum(entry.turns for entry in entries),
+            "attempts": sum(entry.attempts for entry in entries),
             "duration_s": round(sum(task.duration_s or 0.0 for task in self.tasks), 3),
         }
 
@@ -115,6 +139,7 @@ class RunStatus(BaseModel):
         """The JSON users ask for (architecture guide), with the per-task detail appended."""
         def brief(task: TaskStatus) -> dict[str, Any]:
             entry = {"id": task.id, "name": task.name, "branch": task.branch}
+            entry |= {"warnings": task.warnings} if task.warnings else {}
             return entry | ({"error": task.error} if task.error else {})
 
         return {
@@ -128,6 +153,7 @@ class RunStatus(BaseModel):
             "stack": self.stack,
             "plan": self.plan,
             "tasks": [t.model_dump(mode="json") for t in self.tasks],
+            "reviews": [r.model_dump(mode="json") for r in self.reviews],
             "totals": self.totals(),
         }
 
@@ -202,6 +228,12 @@ class StatusStore:
                 task.cost_usd = round((task.cost_usd or 0.0) + cost_usd, 6)
             task.turns += turns or 0
             task.attempts = max(task.attempts, attempt)
+            self._write()
+
+    def add_review(self, usage: ReviewUsage) -> None:
+        """Add one review round's reviewer-agent ledger to the run's and write the file."""
+        with self._lock:
+            self.status.reviews.append(usage)
             self._write()
 
     def _write(self) -> None:

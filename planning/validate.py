@@ -2,7 +2,8 @@
 
 Errors: ``duplicate-task-id``, ``unknown-dependency``, ``self-dependency``,
 ``forward-dependency`` (a dependency on a task in a later phase), ``dependency-cycle``, ``empty-phase``, ``task-too-large`` (size XL or more
-than 8 hours). Warnings: ``no-files``, ``file-conflict`` (two tasks that may run at the same
+than 8 hours), and the hostile-input rules of ``planning.safety`` (``unsafe-task-id``,
+``unsafe-file-path``...). Warnings: ``no-files``, ``file-conflict`` (two tasks that may run at the same
 time declare the same file; an error with ``strict``), ``blocked-without-reason``, and what
 the parser reported (``Plan.parse_warnings``).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from planning.conflicts import file_conflicts
 from planning.errors import Issue, PlanValidationError
 from planning.models import XL_HOURS, Plan, PlanTask, Size
+from planning.safety import safety_issues
 
 
 def validate_plan(plan: Plan, strict: bool = False) -> list[Issue]:
@@ -20,8 +22,8 @@ def validate_plan(plan: Plan, strict: bool = False) -> list[Issue]:
     ``strict`` makes file conflicts errors instead of warnings.
     """
     issues = (
-        _empty_phases(plan) + _duplicates(plan) + _dependency_issues(plan) + _cycles(plan)
-        + _too_large(plan)
+        safety_issues(plan) + _empty_phases(plan) + _duplicates(plan) + _dependency_issues(plan)
+        + _cycles(plan) + _too_large(plan)
     )
     if not issues:
         issues += _conflicts(plan, strict)

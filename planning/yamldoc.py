@@ -21,6 +21,11 @@ SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """PyYAML's safe loader, the libyaml one when available."""
 
 
+MAX_YAML_VALUES = 200_000
+"""The most values (scalars, lists, mappings, counted after expanding aliases) a YAML document
+may hold: a 500-task plan has about 10,000."""
+
+
 class LineMap(dict):
     """A mapping read from a document: ``line`` where it starts, ``lines[key]`` where each
     value starts (1-based)."""
@@ -40,12 +45,15 @@ def load_yaml(text: str, source: Path | None) -> Any:
     """Parse one YAML document; mappings become LineMap, lists LineList, keys strings.
 
     Returns None for an empty document. Raises PlanError (``bad-yaml``) with the parser's
-    line for invalid YAML, and for recursive aliases.
+    line for invalid YAML, and for recursive aliases; PlanError (``yaml-too-large``) when
+    aliases expand it past ``MAX_YAML_VALUES`` values (an alias bomb).
     """
     try:
         loader = SafeLoader(text)
         try:
             node = loader.get_single_node()
+            if node is not None:
+                check_expansion(node, source)
             return None if node is None else _convert(loader, node, set(), source)
         finally:
             loader.dispose()
@@ -61,6 +69,34 @@ def yaml_error_line(exc: yaml.YAMLError, text: str) -> int:
         return mark.line + 1
     position = getattr(exc, "position", None)
     return text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
+
+
+def check_expansion(root: yaml.Node, source: Path | None, line_offset: int = 0) -> None:
+    """Raise PlanError (``yaml-too-large``, at the document's first line plus ``line_offset``)
+    when the composed document ``root`` holds more than ``MAX_YAML_VALUES`` values once its
+    aliases are expanded. Linear in the number of distinct nodes; a recursive alias counts once."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:  # iterative post-order, so a deeply nested document cannot exhaust the stack
+        node, expanded = stack.pop()
+        if expanded:
+            sizes[id(node)] = 1 + sum(sizes.get(id(child), 1) for child in _children(node))
+            if sizes[id(node)] > MAX_YAML_VALUES:
+                raise PlanError(f"the YAML expands to more than {MAX_YAML_VALUES} values (an alias"
+                                " bomb?)", source, root.start_mark.line + 1 + line_offset,
+                                fix="write the plan without repeated aliases", code="yaml-too-large")
+        elif id(node) not in sizes:
+            sizes[id(node)] = 1  # a recursive alias met again while open counts once
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def _convert(loader: Any, node: yaml.Node, active: set[int], source: Path | None) -> Any:

@@ -4,7 +4,11 @@
     ├── AgentFailed       the agent failed or timed out (retried unless its failure class says
     │                     another attempt cannot help: auth, max turns, budget)
     ├── GateFailed        a quality-gate command failed in the task's worktree (retried)
-    └── NoChanges         the agent changed no file and the task does not allow that (not retried)
+    ├── NoChanges         the agent changed no file and the task does not allow that (not retried)
+    ├── AgentMisbehaved   the agent left its work where it cannot be used: it rewrote its branch
+    │                     off the task's base, deleted its worktree (not retried)
+    └── ResolutionFailed  a resolver agent did not settle a stacking conflict (its agent failed,
+                          markers remain, or a quality gate of either task failed; not retried)
 
 Every error carries the task id, the worktree and branch where the work stays, the log path
 and the last output, so the message says what, where and what next.
@@ -54,10 +58,23 @@ class BudgetReached(Exception):
 
 
 class GateFailed(TaskRunError):
-    """A quality-gate command exited non-zero."""
+    """A quality-gate command exited non-zero; ``script`` is the gate's command."""
 
     retryable = True
+
+    def __init__(self, *args, script: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.script = script
 
 
 class NoChanges(TaskRunError):
     """The agent finished but changed nothing."""
+
+
+class AgentMisbehaved(TaskRunError):
+    """The agent broke its worktree or branch beyond repair (``tasks.audit``); what it left
+    is kept."""
+
+
+class ResolutionFailed(TaskRunError):
+    """A resolver agent did not settle a stacking conflict; its worktree is kept."""

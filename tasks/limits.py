@@ -6,6 +6,11 @@ their ``--max-parallel``. ``scripts/deploy.sh`` creates the limit on a server
 (``PLANFLOW_AGENT_LIMIT``, default 4); ``ensure_agent_limit`` creates it with that default where
 it is missing (ephemeral mode, tests). Per agent kind, task runs are tagged ``agent:{name}``,
 so a tag limit (``prefect concurrency-limit create agent:claude 2``) caps one kind.
+
+Slots are taken through a ``SlotPool``: a slot an agent gives back is lent to this process's
+next agent for ``SLOT_LINGER_S`` seconds before it goes back to the server, which saves two
+API round trips per task (seconds each while the server's database is busy); kept slots go
+back at the end of the run (``agent_limit``).
 """
 
 from __future__ import annotations
@@ -16,10 +21,16 @@ from contextlib import contextmanager
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectNotFound
 
+from tasks.leases import release_expired_slots
+from tasks.slot_pool import SlotPool
+
 AGENT_LIMIT = "planflow-agents"
+SLOT_LINGER_S = 2.0
+"""Seconds a slot an agent gave back stays with this process for its next agent."""
+
+_pool = SlotPool(AGENT_LIMIT, SLOT_LINGER_S)
 
 
 def default_agent_slots() -> int:
@@ -33,7 +44,9 @@ def default_agent_slots() -> int:
 
 def ensure_agent_limit() -> None:
     """Create the ``planflow-agents`` global concurrency limit when the server has none;
-    an existing limit (set by the operator) is left as it is."""
+    an existing limit (set by the operator) is left as it is. Slots a killed run left taken
+    on a temporary local server go back first (``tasks.leases``)."""
+    release_expired_slots()
     with get_client(sync_client=True) as client:
         try:
             client.read_global_concurrency_limit_by_name(AGENT_LIMIT)
@@ -43,9 +56,21 @@ def ensure_agent_limit() -> None:
 
 
 @contextmanager
+def agent_limit() -> Iterator[None]:
+    """Around a run: ``ensure_agent_limit`` first, and on the way out (also on an error) give
+    the slots this process keeps idle back to the server, while the server is still there."""
+    ensure_agent_limit()
+    try:
+        yield
+    finally:
+        _pool.release_all()
+
+
+@contextmanager
 def agent_slot() -> Iterator[None]:
-    """Hold one slot of ``planflow-agents`` while an agent runs (waits while all are taken)."""
-    with concurrency(AGENT_LIMIT, occupy=1, strict=True):
+    """Hold one slot of ``planflow-agents`` while an agent runs (waits while all are taken).
+    Raises ``ConcurrencySlotAcquisitionError`` when the limit does not exist."""
+    with _pool.slot():
         yield
 
 

@@ -15,19 +15,22 @@ from typing import Any
 
 from prefect import task
 from prefect.context import TaskRunContext
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from agents.base import AgentRequest, run_agent
 from agents.failures import Failure
-from agents.process import base_env, run_process
 from agents.prompt import build_prompt
 from gitops.names import branch_name, worktree_path
 from gitops.repo import open_repository
+from planning.handoff import ContextRecord, parse_notes
 from planning.models import PlanTask
+from planning.scope import files_outside
 from planning.status import TaskState, open_store
 from tasks.agent_setup import resolve_agent
+from tasks.audit import AgentAudit
 from tasks.defaults import DEFAULT_RETRIES, WorkKeyPolicy, result_storage
 from tasks.errors import AgentFailed, BudgetReached, GateFailed, NoChanges
+from tasks.gates import GateFeedback, run_gates
 from tasks.limits import agent_slot
 
 
@@ -40,7 +43,14 @@ class TaskSpec(BaseModel):
     ``timeout_s``: the agent's (unless its configuration sets one) and each gate's limit in
     seconds; ``run_gates``: run the task's quality gates; ``status_path``: the run's status
     file, where the task marks itself running and records its usage; ``budget_usd``: the task
-    does not start once the run's reported cost passes this many USD.
+    does not start once the run's reported cost passes this many USD; ``handoff``: the merged
+    context of earlier phases for the prompt (markdown, bounded; part of the cache key);
+    ``phase``: the number of the task's phase (for its context record).
+
+    A fix after a review round (``flows.review``) sets ``start``, the commit the worktree
+    starts from (the task's stacked tip; default: ``base``, which stays the commit the task's
+    changes are measured against), ``feedback`` (every review comment of the loop so far, oldest
+    first) and ``review_round`` (1-based; 0 for the task's first run).
     """
 
     run_id: str
@@ -57,22 +67,37 @@ class TaskSpec(BaseModel):
     status_path: Path | None = None
     agent_block: str | None = None
     budget_usd: float | None = None
+    handoff: str | None = None
+    phase: int = 0
+    start: str | None = None
+    feedback: list[str] = Field(default_factory=list)
+    review_round: int = 0
 
     def cache_parts(self) -> dict[str, Any]:
         """What defines the work (the cache key): the task's content, its base commit, the
-        agent configuration and the run id; not paths or line numbers."""
-        return {
+        agent configuration and the run id, and for a fix its start commit, round and review
+        feedback; not paths or line numbers."""
+        parts = {
             "run_id": self.run_id,
             "task": self.task.model_dump(mode="json", exclude={"line"}),
             "base": self.base,
             "agent": [self.task.agent or self.agent_block or self.agent, self.agent_command],
             "gates": self.run_gates,
         }
+        if self.handoff:
+            parts["handoff"] = self.handoff
+        if self.review_round:
+            parts["review"] = {"round": self.review_round, "start": self.start,
+                               "feedback": self.feedback}
+        return parts
 
 
 class TaskOutcome(BaseModel):
     """A finished task: ``commit`` on ``branch`` (before stacking), ``files_changed`` relative to
-    ``base``, ``duration_s`` in seconds, the agent's ``log_path`` and final ``message``."""
+    ``base``, ``duration_s`` in seconds, the agent's ``log_path`` and final ``message``;
+    ``outside_files``: changed files the task's declared files do not cover (a warning);
+    ``agent_warnings``: what the agent did wrong and planflow repaired (``tasks.audit``);
+    ``context``: the task's context record for later phases."""
 
     task_id: str
     branch: str
@@ -83,6 +108,18 @@ class TaskOutcome(BaseModel):
     log_path: Path
     message: str = ""
     attempts: int = 1
+    outside_files: list[str] = Field(default_factory=list)
+    agent_warnings: list[str] = Field(default_factory=list)
+    context: ContextRecord | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """Human-readable warnings about this result (empty when none)."""
+        warnings = [f"the agent {what}" for what in self.agent_warnings]
+        if not self.outside_files:
+            return warnings
+        return warnings + ["changed files outside the task's declared files: "
+                           + ", ".join(self.outside_files)]
 
 
 def should_retry(task_obj: Any, task_run: Any, state: Any) -> bool:
@@ -112,8 +149,8 @@ def _attempt() -> int:
 def run_plan_task(spec: TaskSpec) -> TaskOutcome:
     """Run one plan task in its own worktree and commit the result on its branch.
 
-    Returns a ``TaskOutcome``. Raises ``AgentFailed``, ``GateFailed`` or ``NoChanges`` (worktree
-    and branch kept), ``AgentConfigError`` when the agent cannot be built, ``BudgetReached``
+    Returns a ``TaskOutcome``. Raises ``AgentFailed``, ``GateFailed``, ``NoChanges`` or
+    ``AgentMisbehaved`` (``tasks.audit``; worktree and branch kept), ``AgentConfigError`` when the agent cannot be built, ``BudgetReached``
     when the run's cost passed its budget before the start, ``GitError`` when git fails.
     """
     started = time.monotonic()
@@ -129,23 +166,33 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
                             f" ${store.status.cost_usd():.4f} passed the budget ${spec.budget_usd}")
     if store:
         store.update_task(plan_task.id, state=TaskState.running)
-    log_path = logs / f"task-{plan_task.ref_id}.attempt-{attempt}.log"
+    stem = f"task-{plan_task.ref_id}" + (f".fix-{spec.review_round}" if spec.review_round else "")
+    log_path = logs / f"{stem}.attempt-{attempt}.log"
+    start = spec.start or spec.base
+    gate_feedback = GateFeedback(logs / f"{stem}.gate-failure.md")
+    gate_failure = gate_feedback.read(attempt)
 
     agent = resolve_agent(spec.agent, spec.agent_block, spec.agent_command, plan_task.agent)
-    repo.prepare_worktree(worktree, branch, spec.base)
+    repo.prepare_worktree(worktree, branch, start)
+    audit = AgentAudit(repo, plan_task.id, worktree, branch, start,
+                       logs.parent / "oversized" / f"task-{plan_task.ref_id}")
     request = AgentRequest(
         run_id=spec.run_id,
         task=plan_task,
-        prompt=build_prompt(plan_task, spec.plan_name, spec.plan_path, spec.spec_path),
+        prompt=build_prompt(plan_task, spec.plan_name, spec.plan_path, spec.spec_path,
+                            handoff=spec.handoff, gate_failure=gate_failure,
+                            feedback=spec.feedback),
         worktree=worktree,
         log_path=log_path,
-        prompt_path=logs / f"task-{plan_task.ref_id}.prompt.md",
+        prompt_path=logs / f"{stem}.prompt.md",
         plan_path=spec.plan_path,
         timeout_s=agent.settings.timeout_s or spec.timeout_s,
         attempt=attempt,
+        marker=audit.marker,
     )
     with agent_slot():
         result = run_agent(agent, request)
+    review = audit.finish(log_path)
     if store:
         store.add_usage(plan_task.id, attempt, result.tokens_in, result.tokens_out,
                         result.cost_usd, result.turns)
@@ -157,36 +204,43 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
         raise AgentFailed(plan_task.id, what, worktree, branch, log_path, result.message,
                           retryable=failure.retryable)
 
-    commit = repo.commit_all(worktree, f"[{spec.run_id}] task {plan_task.id}: {plan_task.title}")
+    message = f"[{spec.run_id}] task {plan_task.id}: {plan_task.title}"
+    if spec.review_round:
+        message += f" (review fix, round {spec.review_round})"
+    commit = repo.commit_all(worktree, message) or review.agent_tip
     if commit is None and not plan_task.allow_empty:
         raise NoChanges(plan_task.id, "the agent changed no file", worktree, branch, log_path,
                         result.message)
-    commit = commit or spec.base
+    commit = commit or start
+    gates = []
     if spec.run_gates:
-        _run_gates(spec, worktree, branch, logs / f"task-{plan_task.ref_id}")
+        try:
+            gates = run_gates(plan_task, worktree, branch, spec.timeout_s, logs / stem)
+        except GateFailed as failed:
+            gate_feedback.record(attempt, failed)
+            raise
     repo.keep_ref(f"{spec.run_id}/task-{plan_task.ref_id}", commit)
     repo.remove_worktree(worktree)
+    files_changed = repo.changed_files(spec.base, commit)
+    decisions, pending = parse_notes(result.message)
+    context = ContextRecord(
+        task_id=plan_task.id, phase=spec.phase, title=plan_task.title, files=files_changed,
+        decisions=decisions, pending=pending, gates=gates,
+        errors=[gate_failure.splitlines()[0]] if gate_failure else [],
+        tokens_in=result.tokens_in, tokens_out=result.tokens_out,
+    )
     return TaskOutcome(
         task_id=plan_task.id,
         branch=branch,
         base=spec.base,
         commit=commit,
-        files_changed=repo.changed_files(spec.base, commit),
+        files_changed=files_changed,
         duration_s=round(time.monotonic() - started, 3),
         log_path=log_path,
         message=result.message[-2000:],
         attempts=attempt,
+        outside_files=files_outside(plan_task.files, files_changed),
+        agent_warnings=review.warnings,
+        context=context,
     )
 
-
-def _run_gates(spec: TaskSpec, worktree: Path, branch: str, log_stem: Path) -> None:
-    for number, script in enumerate(spec.task.quality_gates, start=1):
-        log_path = log_stem.with_name(f"{log_stem.name}.gate-{number}.log")
-        outcome = run_process(
-            ["bash", "-e", "-c", script], worktree, base_env({}), spec.timeout_s, log_path
-        )
-        if outcome.exit_code != 0:
-            what = f"quality gate {number} failed (exit {outcome.exit_code})"
-            if outcome.timed_out:
-                what = f"quality gate {number} timed out"
-            raise GateFailed(spec.task.id, what, worktree, branch, log_path, outcome.output_tail)

@@ -14,6 +14,9 @@ os.environ["PREFECT_HOME"] = str(_HOME / "prefect")
 os.environ["PLANFLOW_RESULTS_DIR"] = str(_HOME / "results")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Leases on disk, as ``planflow run`` keeps them with a temporary server (``tasks.leases``): the
+# test server has no repossessor, so slots of runs the crash tests kill come back this way.
+os.environ["PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE"] = "prefect.server.concurrency.lease_storage.filesystem"
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,9 @@ requests (titles, token counts) do not disturb it:
 * tools offered and no tool result yet: one call of the first write-capable tool offered
   (``Write``, ``write_file``, ``write``, Codex's shell tools...) writing ``content`` to ``path``;
 * a tool result present: ``final_text``, end of turn;
-* no tools offered (aider): the file in aider's ``whole`` edit format.
+* no tools offered (aider): the file in aider's ``whole`` edit format;
+* ``scenes``: the file and its content depend on a needle in the request (one script for
+  several prompts, e.g. a spec then a plan).
 
 Every model reply reports ``tokens_in``/``tokens_out`` as its usage.
 """
@@ -26,7 +28,7 @@ import shlex
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -34,8 +36,10 @@ from typing import Any
 @dataclass
 class Script:
     """What the fake model does: write ``content`` to ``path`` (relative to the agent's working
-    directory), then say ``final_text``; or fail every call with ``error_status``; each reply
-    reports ``tokens_in``/``tokens_out``; ``delay_s`` seconds before each reply."""
+    directory; with the tool ``tool`` when offered, else the first write-capable one), then say
+    ``final_text``; or fail every call with ``error_status``; each reply reports
+    ``tokens_in``/``tokens_out``; ``delay_s`` seconds before each reply; ``scenes`` vary the
+    file by request."""
 
     path: str = "hello.txt"
     content: str = "hello from fake llm\n"
@@ -44,6 +48,31 @@ class Script:
     tokens_in: int = 123
     tokens_out: int = 45
     delay_s: float = 0.0
+    scenes: list[Scene] = field(default_factory=list)
+    tool: str | None = None
+
+    def for_request(self, body: Any) -> Script:
+        """This script, with ``path`` and ``content`` of the first scene whose ``needle`` is in
+        the request's JSON (the conversation so far), so one server can play several
+        prompts; unchanged when no scene matches."""
+        text = json.dumps(body)
+        for scene in self.scenes:
+            if scene.needle in text:
+                return replace(self, path=scene.path, content=scene.content, tool=scene.tool,
+                               scenes=[])
+        return self
+
+
+@dataclass
+class Scene:
+    """For requests whose JSON contains ``needle``: write ``content`` to ``path``, with the
+    tool named ``tool`` when the agent offers it (Claude Code's ``Write`` refuses to overwrite a
+    file it has not read: ``Bash`` does)."""
+
+    needle: str
+    path: str
+    content: str
+    tool: str | None = None
 
 
 @dataclass
@@ -113,7 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = {"_raw": raw[:2000].decode("latin-1")}
         self.server_fake.requests.append(Request("POST", self.path, dict(self.headers), body))
-        script = self.server_fake.script
+        script = self.server_fake.script.for_request(body)
         time.sleep(script.delay_s)
         path = self.path.split("?")[0]
         if path.endswith("/count_tokens") or path.endswith(":countTokens"):
@@ -292,6 +321,8 @@ def _tool_call(names: list[str], script: Script, kinds: dict | None = None) -> t
         "run_shell_command": {"command": shell},
         "bash": {"command": shell, "description": "write the file"},
     }
+    if script.tool in names and script.tool in choices:
+        return script.tool, choices[script.tool]
     for name, arguments in choices.items():
         if name in names:
             return name, arguments

@@ -7,8 +7,7 @@ import pytest
 
 from corpus import CORPUS, REAL_PLANS
 from planning.loader import load_plan
-from planning.schedule import plan_waves
-from runs import APPEND_TO_FILES, git, make_repo, run_cli
+from runs import APPEND_TO_FILES, assert_stacked_after_dependencies, git, make_repo, run_cli
 
 pytestmark = [
     pytest.mark.usefixtures("prefect_api"),
@@ -28,10 +27,8 @@ def test_real_plan_runs_into_a_stack(name, tmp_path, capsys):
 
     assert code == 0, err
     assert status["status"] == "completed"
-    # one branch per task, stacked wave by wave in plan order, each on the one before
-    order = [task.id for phase in plan_waves(plan) for wave in phase for task in wave]
-    by_id = {task["id"]: task for task in status["tasks"]}
-    assert status["stack"] == [by_id[task_id]["branch"] for task_id in order]
+    # one branch per task, each after those it depends on, each on the one before
+    assert_stacked_after_dependencies(plan, status, [task.id for task in plan.tasks()])
     parent = head
     for branch in status["stack"]:
         assert git(repo, "rev-parse", f"{branch}^") == parent, branch

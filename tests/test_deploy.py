@@ -174,7 +174,8 @@ def test_run_created_like_the_ui_form_completes_with_artifacts_and_a_stack(serve
         task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(
             name=TaskRunFilterName(any_=["task-1.1", "task-1.2"])), limit=10,
             sort=TaskRunSort.EXPECTED_START_TIME_DESC)
-    assert {a.key for a in artifacts} == {"planflow-0a1b2c-plan", "planflow-0a1b2c-tasks"}
+    assert {a.key for a in artifacts} == {"planflow-0a1b2c-plan", "planflow-0a1b2c-tasks",
+                                          "planflow-0a1b2c-context"}
     table = next(a for a in artifacts if a.key == "planflow-0a1b2c-tasks")
     assert {row["task"]: row["status"] for row in json.loads(table.data)} == {
         "1.1": "done", "1.2": "done", "total": "completed"}
@@ -377,3 +378,40 @@ def test_two_workers_share_one_run_through_a_bare_remote(served):
     for branch in stack:  # pushed to the shared remote, stacked
         assert git(remote, "rev-parse", f"refs/heads/{branch}") == git(checkout, "rev-parse", branch)
     assert git(checkout, "show", f"{stack[-1]}:p1.txt") == "1"
+
+
+def test_ship_deployment_pauses_for_both_approvals_then_ships(served):
+    from prefect.artifacts import Artifact
+    from prefect.flow_runs import resume_flow_run
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    repo = served.work / "textkit"
+    shutil.copytree(ROOT / "examples/sample-repo", repo)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "textkit")
+    form = {"params": {"request": "Add text statistics to textkit", "repo": str(repo),
+                       "agent_command": f"sh {ROOT}/examples/authoring/author.sh",
+                       "run_id": "5a1d0c", "retry_delay_s": 0, "approve_spec": True,
+                       "approve_plan": True}}
+
+    with served.worker("ship"), served.client() as client:
+        deployment = client.read_deployment_by_name("ship/ship")
+        fields = deployment.parameter_openapi_schema["definitions"]["ShipParams"]["properties"]
+        assert fields["approve_plan"]["type"] == "boolean" and fields["request"]["type"] == "string"
+        flow_run = client.create_flow_run_from_deployment(deployment.id, parameters=form)
+        for kind in ("spec", "plan"):  # what a reviewer reads, then the Resume form
+            deadline = time.monotonic() + 120
+            while not client.read_flow_run(flow_run.id).state.is_paused():
+                assert time.monotonic() < deadline, f"the run never paused for its {kind}"
+                time.sleep(1)
+            with temporary_settings({PREFECT_API_URL: served.url}):
+                assert "# Feature: Text statistics" in Artifact.get(f"planflow-5a1d0c-{kind}").data
+                resume_flow_run(flow_run.id, run_input={"approve": True})
+        final = served.wait(flow_run.id, 180)
+
+    assert final.state.is_completed(), final.state.message
+    status = json.loads((repo / ".git/planflow/runs/5a1d0c/status.json").read_text())
+    assert status["stack"][:3] == ["5a1d0c-spec", "5a1d0c-plan", "5a1d0c-task-1-1-tokenizer"]
+    assert len(status["stack"]) == 7 and status["status"] == "completed"
+    assert "reading time: 1 min" in git(repo, "show", f"{status['stack'][-1]}:tests/test_report.py")

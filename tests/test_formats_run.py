@@ -1,6 +1,6 @@
 """Every plan format runs end to end with the shell agent on a scratch repository: one branch
-per task that runs, stacked in wave order; done and blocked tasks (and what depends on a
-blocked one) are skipped with their reason. spectacular and native plans run in
+per task that runs, each stacked after the tasks it depends on; done and blocked tasks (and
+what depends on a blocked one) are skipped with their reason. spectacular and native plans run in
 test_corpus_runs.py and test_execute.py."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 
 from plan_fixtures import BY_FORMAT
 from planning.loader import load_plan
-from planning.schedule import plan_waves, runnable
-from runs import APPEND_TO_FILES, git, make_repo, run_cli
+from planning.schedule import runnable
+from runs import APPEND_TO_FILES, assert_stacked_after_dependencies, git, make_repo, run_cli
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -31,8 +31,7 @@ def test_format_runs_into_a_stack(name, tmp_path, capsys):
     assert code == 0, err
     assert status["status"] == "completed"
     by_id = {task["id"]: task for task in status["tasks"]}
-    order = [t.id for phase in plan_waves(plan) for wave in phase for t in wave if t.id in ran]
-    assert status["stack"] == [by_id[task_id]["branch"] for task_id in order]
+    assert_stacked_after_dependencies(plan, status, ran, skipped)
     assert {task_id: (by_id[task_id]["state"], by_id[task_id]["reason"]) for task_id in skipped} == {
         task_id: ("skipped", reason) for task_id, reason in skipped.items()}
     tip = status["stack"][-1]
