@@ -17,6 +17,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Leases on disk, as ``planflow run`` keeps them with a temporary server (``tasks.leases``): the
 # test server has no repossessor, so slots of runs the crash tests kill come back this way.
 os.environ["PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE"] = "prefect.server.concurrency.lease_storage.filesystem"
+# The session server's agent limit: the crash tests' killed runs keep their slots until their
+# leases expire (60 s), which must not starve the tests that follow them.
+os.environ.setdefault("PLANFLOW_AGENT_LIMIT", "32")
 
 
 @pytest.fixture(scope="session")
