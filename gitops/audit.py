@@ -83,7 +83,7 @@ class WorktreeWatch:
         if rewrites:
             result.warnings.append(f"rewrote history in its worktree ({', '.join(rewrites)})")
         tip = self.repo.require_commit(f"refs/heads/{self.branch}")
-        if result.fatal is None and not self._contains(tip, self.start):
+        if result.fatal is None and not self.repo.contains(tip, self.start):
             result.fatal = (f"rewrote history: branch {self.branch} no longer contains the task's"
                             f" base {self.start[:10]}")
         elif result.fatal is None and tip != self.start:
@@ -117,7 +117,7 @@ class WorktreeWatch:
         if _symbolic_head(self.worktree) != own:
             head = run_git(self.worktree, "read worktree HEAD", "rev-parse", "HEAD")
             where = ", ".join(checked_out) or "a detached commit"
-            if self._contains(head, self.start):
+            if self.repo.contains(head, self.start):
                 self.repo.set_branch(self.branch, head)
             else:
                 self.repo.keep_ref(f"salvage/{self.worktree.name}/agent-head-{head[:12]}", head)
@@ -140,15 +140,6 @@ class WorktreeWatch:
             parts = head.split(" ")
             entries.append((parts[1] if len(parts) > 1 else "", message))
         return entries
-
-    def _contains(self, tip: str, ancestor: str) -> bool:
-        try:
-            run_git(self.repo.root, "compare commits", "merge-base", "--is-ancestor", ancestor, tip)
-            return True
-        except GitError as error:
-            if error.exit_code != 1:
-                raise
-            return False
 
     def _checkout_changes(self) -> list[str]:
         after = checkout_state(self.repo)

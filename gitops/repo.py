@@ -378,15 +378,22 @@ class Repository:
             if not self._refs_containing(head):
                 self.keep_ref(self._salvage_name(path.name), head)
 
-    def _salvage_commit(self, name: str, sha: str, new: str, ignore: str | None = None) -> None:
-        """Save ``sha`` to a salvage ref unless ``new`` or a kept (non-salvage) ``refs/planflow``
-        ref other than ``ignore`` contains it."""
+    def contains(self, tip: str, ancestor: str) -> bool:
+        """True when commit ``tip`` contains commit ``ancestor`` (``git merge-base
+        --is-ancestor``). Raises ``GitError`` when either is no commit."""
         try:
-            self._git("compare commits", "merge-base", "--is-ancestor", sha, new)
-            return
+            self._git("compare commits", "merge-base", "--is-ancestor", ancestor, tip)
+            return True
         except GitError as error:
             if error.exit_code != 1:
                 raise
+            return False
+
+    def _salvage_commit(self, name: str, sha: str, new: str, ignore: str | None = None) -> None:
+        """Save ``sha`` to a salvage ref unless ``new`` or a kept (non-salvage) ``refs/planflow``
+        ref other than ``ignore`` contains it."""
+        if self.contains(new, sha):
+            return
         if not self._kept(sha, ignore):
             self.keep_ref(self._salvage_name(name), sha)
 
