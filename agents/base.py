@@ -27,8 +27,10 @@ from agents.failures import Failure
 from agents.leftovers import MARKER_VAR
 from agents.process import ProcessOutcome, run_process
 from planning.models import PlanTask
+from planning.redaction import REDACTED, add_secrets, redact, redact_bytes
 
-REDACTED = "[redacted]"
+__all__ = ["REDACTED", "Agent", "AgentConfigError", "AgentRequest", "AgentResult", "Invocation",
+           "run_agent"]
 
 
 class AgentConfigError(Exception):
@@ -78,7 +80,8 @@ class AgentResult(BaseModel):
     its error, or the tail of its output); ``duration_s`` (seconds); ``log_path``; ``failure``
     (None when it succeeded); ``tokens_in``/``tokens_out`` (tokens the CLI reports);
     ``cost_usd`` (USD, None when the CLI reports no cost); ``turns`` (None when not reported);
-    ``session_id``.
+    ``session_id``; ``leftovers``: processes the agent left running, killed when it ended
+    ({pid: command line}, ``ProcessOutcome.leftovers``).
     """
 
     status: Literal["succeeded", "failed", "timeout"]
@@ -92,6 +95,7 @@ class AgentResult(BaseModel):
     cost_usd: float | None = None
     turns: int | None = None
     session_id: str | None = None
+    leftovers: dict[int, str] = Field(default_factory=dict)
 
 
 class Agent(ABC):
@@ -107,6 +111,7 @@ class Agent(ABC):
     def __init__(self, command: str | None = None, settings: AgentSettings | None = None) -> None:
         self.command = command
         self.settings = settings or AgentSettings(kind=self.name)
+        add_secrets(self.settings.secret_values())
 
     @abstractmethod
     def invocation(self, request: AgentRequest) -> Invocation:
@@ -141,8 +146,9 @@ def run_agent(agent: Agent, request: AgentRequest) -> AgentResult:
     ``request.prompt`` to ``request.prompt_path`` and the invocation's files (parent dirs
     created) and creates its private folders, runs the invocation with ``request.timeout_s``
     seconds and parses the outcome.
-    The invocation's secrets are replaced by ``REDACTED`` in the log file, the files under its
-    private folders and the result.
+    The invocation's secrets join the run's known secrets (``planning.redaction``), which are
+    replaced by ``REDACTED`` in the log file (``run_process``), the files under its private
+    folders and the result.
 
     Raises:
         AgentConfigError: the agent cannot build an invocation for this request.
@@ -153,6 +159,7 @@ def run_agent(agent: Agent, request: AgentRequest) -> AgentResult:
         path.write_text(text, encoding="utf-8")
     for folder in invocation.private_dirs:
         folder.mkdir(parents=True, exist_ok=True)
+    add_secrets(invocation.secrets)
     outcome = run_process(
         invocation.argv,
         cwd=request.worktree,
@@ -160,39 +167,18 @@ def run_agent(agent: Agent, request: AgentRequest) -> AgentResult:
         timeout_s=request.timeout_s,
         log_path=request.log_path,
     )
-    secrets = [secret for secret in invocation.secrets if secret]
-    if secrets:
-        outcome = _redacted(outcome, secrets)
-        for folder in invocation.private_dirs:
-            _scrub(folder, secrets)
+    for folder in invocation.private_dirs:
+        _scrub(folder)
     result = agent.parse(request, outcome)
-    return result.model_copy(update={"message": redact(result.message, secrets)})
+    return result.model_copy(update={"message": redact(result.message),
+                                     "leftovers": outcome.leftovers})
 
 
-def redact(text: str, secrets: list[str]) -> str:
-    """``text`` with every occurrence of each non-empty value of ``secrets`` replaced by
-    ``REDACTED``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-def _scrub(folder: Path, secrets: list[str]) -> None:
-    """Replace ``secrets`` by ``REDACTED`` in every regular file under ``folder``."""
+def _scrub(folder: Path) -> None:
+    """Redact every regular file under ``folder`` (``planning.redaction.redact_bytes``)."""
     for path in folder.rglob("*"):
         if path.is_file() and not path.is_symlink():
             data = path.read_bytes()
-            cleaned = data
-            for secret in secrets:
-                cleaned = cleaned.replace(secret.encode(), REDACTED.encode())
+            cleaned = redact_bytes(data)
             if cleaned != data:
                 path.write_bytes(cleaned)
-
-
-def _redacted(outcome: ProcessOutcome, secrets: list[str]) -> ProcessOutcome:
-    """``outcome`` with ``secrets`` removed from its log file and output tail."""
-    log = outcome.log_path.read_bytes().decode("utf-8", errors="replace")
-    if any(secret in log for secret in secrets):
-        outcome.log_path.write_text(redact(log, secrets), encoding="utf-8")
-    return outcome.model_copy(update={"output_tail": redact(outcome.output_tail, secrets)})

@@ -38,6 +38,11 @@ class AgentSettings(BaseModel):
     base_url: str | None = None
     api_key: SecretStr | None = None
 
+    def secret_values(self) -> list[str]:
+        """The values planflow must never write: the API key and every value of ``env``."""
+        key = [self.api_key.get_secret_value()] if self.api_key is not None else []
+        return key + list(self.env.values())
+
     def fingerprint(self) -> dict:
         """What defines the agent's work for the cache key: every field but the API key."""
         return self.model_dump(mode="json", exclude={"api_key"})

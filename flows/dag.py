@@ -33,6 +33,7 @@ from flows.phase import PhaseResult, collect_spec, over_budget, plan_task_runner
 from flows.stacking import stack_outcomes
 from gitops.errors import StackConflict
 from planning.dag import DagScheduler, ScheduleMode, effective_dependencies, global_waves, wave_barriers
+from planning.disk import write_text
 from planning.models import Phase
 from planning.schedule import phase_limit
 from planning.status import TaskState, open_store
@@ -178,4 +179,4 @@ class StackOrder:
         """``task_ids`` were stacked (in this order): rewrite the file."""
         self.stacked += task_ids
         others = [task_id for task_id in self.prior if task_id not in self.ids]
-        self.path.write_text(json.dumps(self.stacked + others))
+        write_text(self.path, json.dumps(self.stacked + others))

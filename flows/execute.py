@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, runtime
 from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -21,8 +21,10 @@ from flows.phase import phase_limit, run_phase
 from flows.report import publish_plan, publish_tasks
 from flows.review import ReviewOutcome, review_enabled, review_stack
 from gitops.locks import clear_stale_locks
-from gitops.repo import open_repository
+from gitops.repo import Repository, open_repository
 from gitops.runlock import hold_run_lock
+from gitops.space import checkout_bytes
+from planning.disk import DiskFull, DiskReserve, disk_full, min_free_bytes, require_free
 from planning.errors import PlanError
 from planning.loader import load_plan
 from planning.models import Plan
@@ -32,6 +34,7 @@ from planning.dag import ScheduleMode, default_mode
 from planning.schedule import runnable
 from planning.validate import check_plan
 from tasks.audit import kill_dead_run_agents
+from tasks.defaults import result_storage
 from tasks.limits import agent_limit
 
 
@@ -50,7 +53,10 @@ def execute_plan(params: ExecuteParams) -> dict | State:
     Returns the public status JSON (a dict), or a ``Failed`` state carrying the status output
     when a task fails or stacking conflicts. Raises PlanError for an unreadable or invalid plan
     (before anything runs), ValueError when ``params.base`` names no commit, RunInProgress when
-    another process executes the same run id.
+    another process executes the same run id, ``DiskFull`` when a disk the run writes to has
+    less free space than the run needs (checked before anything is written: the worktrees of
+    ``max_parallel`` tasks plus ``$PLANFLOW_MIN_FREE_MB``) or fills up while it runs (the
+    status then says so: a reserve of 1 MiB is freed to write it).
     Agent processes, worktrees and git lock files a dead run of the same run id left behind are
     killed, salvaged and removed first.
     """
@@ -64,19 +70,50 @@ def execute_plan(params: ExecuteParams) -> dict | State:
         clear_stale_locks(repo, ctx.run_id)
         for pid, command in kill_dead_run_agents(repo, ctx.run_id).items():
             get_run_logger().warning(f"killed agent process {pid} `{command[:80]}` left by a dead run")
-        repo.sweep_worktrees(f"{ctx.run_id}-")
         base = repo.require_commit(params.base) if params.base else repo.head_sha()
-        status = RunStatus.for_plan(plan, ctx.run_id, base)
+        needed = _space_needed(repo, plan, base, params.max_parallel)
+        require_free([repo.state_dir, repo.root / ".worktrees", result_storage()], needed,
+                     "starting the run")
+        repo.sweep_worktrees(f"{ctx.run_id}-")
+        status = RunStatus.for_plan(plan, ctx.run_id, base, flow_run_id=str(runtime.flow_run.id))
         store = register_store(StatusStore(ctx.status_path, status))
-        for task_id, reason in runnable(plan)[1].items():
-            store.update_task(task_id, state=TaskState.skipped, reason=reason)
-        publish_plan(plan, ctx.run_id, ctx.params.max_parallel)
+        reserve = DiskReserve(ctx.status_path.with_name(".disk-reserve"))
         try:
+            for task_id, reason in runnable(plan)[1].items():
+                store.update_task(task_id, state=TaskState.skipped, reason=reason)
+            publish_plan(plan, ctx.run_id, ctx.params.max_parallel)
             return _run_phases(ctx, plan, store, base)
         except Exception as exc:
-            store.update(status="failed", finished_at=time.time(),
-                         output=f"run stopped by an unexpected error: {type(exc).__name__}: {exc}")
+            full = disk_full(exc, repo.state_dir)
+            if full is not None:
+                reserve.release()
+                full = DiskFull(full.path, max(full.needed, needed), "running the plan")
+            _record_failure(store, full or exc)
+            if full is not None:
+                raise full from exc
             raise
+        finally:
+            reserve.release()
+
+
+def _space_needed(repo: Repository, plan: Plan, base: str, max_parallel: int) -> int:
+    """Bytes a run needs free: the worktrees of as many tasks as run at once (each the size of
+    the base's files), plus ``$PLANFLOW_MIN_FREE_MB`` for logs, results and status."""
+    at_once = max(1, min(max_parallel, len(plan.tasks())))
+    return at_once * checkout_bytes(repo, base) + min_free_bytes()
+
+
+def _record_failure(store: StatusStore, error: Exception) -> None:
+    """Mark the run failed by ``error`` in its status (best effort: a disk still full, or
+    another error writing, leaves the status as it was, and the caller raises ``error``)."""
+    try:
+        for task in store.status.tasks:
+            if task.state in (TaskState.pending, TaskState.running):
+                store.update_task(task.id, state=TaskState.skipped)
+        what = ": " if isinstance(error, DiskFull) else f" by an unexpected error: {type(error).__name__}: "
+        store.update(status="failed", finished_at=time.time(), output=f"run stopped{what}{error}")
+    except OSError:
+        pass
 
 
 def _run_phases(ctx: RunContext, plan: Plan, store: StatusStore, base: str) -> dict | State:

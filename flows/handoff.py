@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 
-from prefect.artifacts import create_markdown_artifact
-
 from flows.context import RunContext
+from flows.report import publish_markdown
 from gitops.repo import open_repository
 from gitops.stack import own_commits
+from planning.disk import write_text
 from planning.handoff import load_records, merge_by_phase, render, save_record
 from planning.status import open_store
 from tasks.plan_task import TaskOutcome
@@ -32,12 +32,11 @@ def record_context(ctx: RunContext, outcomes: list[TaskOutcome], tips: list[str]
     phases = merge_by_phase(load_records(ctx.context_dir))
     markdown = render(phases, max_chars=None) or "No task has finished yet.\n"
     ctx.context_dir.mkdir(parents=True, exist_ok=True)
-    (ctx.context_dir / "merged.json").write_text(
-        json.dumps([phase.model_dump(mode="json") for phase in phases], indent=2))
-    (ctx.context_dir / "context.md").write_text(markdown)
-    create_markdown_artifact(f"# Context of run {ctx.run_id}\n\n{markdown}",
-                             key=f"planflow-{ctx.run_id}-context",
-                             description=f"Context records of run {ctx.run_id}, merged per phase")
+    write_text(ctx.context_dir / "merged.json",
+               json.dumps([phase.model_dump(mode="json") for phase in phases], indent=2))
+    write_text(ctx.context_dir / "context.md", markdown)
+    publish_markdown(f"# Context of run {ctx.run_id}\n\n{markdown}", key=f"planflow-{ctx.run_id}-context",
+                     description=f"Context records of run {ctx.run_id}, merged per phase")
 
 
 def last_toucher(ctx: RunContext, tip: str, files: list[str]) -> str | None:

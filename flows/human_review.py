@@ -24,6 +24,7 @@ from prefect.input import RunInput
 from pydantic import BaseModel, Field, create_model
 
 from agents.review_prompt import ReviewItem, Verdict
+from planning.disk import write_text
 from planning.status import StatusStore
 from tasks.review import ReviewFailed
 
@@ -90,8 +91,7 @@ def human_review(items: list[ReviewItem], title: str, timeout_s: float,
             comments = "rejected by the human reviewer without comments"
         verdicts[item.task.id] = Verdict(task_id=item.task.id, approved=decision.verdict == "approve",
                                          comments=comments)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"key": key, "verdicts": {task_id: verdict.model_dump(mode="json")
+    write_text(record, json.dumps({"key": key, "verdicts": {task_id: verdict.model_dump(mode="json")
                                                            for task_id, verdict in verdicts.items()}}))
     return verdicts
 

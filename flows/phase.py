@@ -20,6 +20,7 @@ from flows.remote import dispatch_task
 from flows.stacking import stack_outcomes
 from gitops.errors import StackConflict
 from gitops.repo import open_repository
+from planning.disk import disk_full
 from planning.models import Phase, PlanTask
 from planning.schedule import phase_limit, phase_waves
 from planning.status import StatusStore, TaskState, open_store
@@ -122,14 +123,15 @@ def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> Task
     did not start because of the budget (then the task is ``skipped``).
 
     A cached outcome whose commit no longer exists (branch deleted and garbage-collected) is
-    recomputed with ``refresh_cache``.
+    recomputed with ``refresh_cache``. Raises ``DiskFull`` when the task failed because a disk
+    is full (the run stops: no other task could write either).
     """
     task = spec.task
     store = open_store(ctx.status_path)
     future.wait()
     state = future.state
     outcome = state.result(raise_on_failure=False)
-    cached = state.name == "Cached"
+    cached = state.name == "Cached" or bool(getattr(outcome, "recovered", False))
     if state.is_completed() and not open_repository(ctx.repo).commit_exists(outcome.commit):
         refreshed = run_plan_task.with_options(refresh_cache=True, retries=ctx.params.retries)
         state = refreshed(spec, return_state=True)
@@ -139,6 +141,9 @@ def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> Task
         return None
     if not state.is_completed():
         store.update_task(task.id, state=TaskState.failed, error=str(outcome))
+        full = disk_full(outcome, ctx.repo, f"running task {task.id}") if isinstance(outcome, BaseException) else None
+        if full is not None:
+            raise full
         return None
     store.update_task(
         task.id,

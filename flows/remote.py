@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from gitops.clones import worker_clone
 from gitops.repo import open_repository
-from tasks.defaults import result_storage
+from tasks.defaults import result_serializer, result_storage
 from tasks.plan_task import TaskOutcome, TaskSpec, run_plan_task
 
 TASK_DEPLOYMENT = "run-task/run-task"
@@ -41,7 +41,8 @@ def keep_ref(spec: TaskSpec) -> str:
     return f"refs/planflow/{spec.run_id}/task-{spec.task.ref_id}"
 
 
-@flow(name="run-task", persist_result=True, result_storage=result_storage())
+@flow(name="run-task", persist_result=True, result_storage=result_storage(),
+      result_serializer=result_serializer())
 def run_remote_task(job: RemoteTask) -> TaskOutcome:
     """On a worker: run one plan task in this worker's clone of ``job.remote`` and push its
     branch and commit back. Returns the ``TaskOutcome``; raises what ``run_plan_task`` raises."""

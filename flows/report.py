@@ -1,11 +1,17 @@
 """Artifacts on the flow run: the plan as markdown and the tasks as a table (Prefect UI's
-Artifacts tab). Keys group the versions of one run id across flow runs."""
+Artifacts tab). Keys group the versions of one run id across flow runs.
+
+Every artifact planflow creates goes through ``publish_markdown`` or ``publish_table``, which
+redact it first (``planning.redaction``)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from planning.models import Plan
+from planning.redaction import redact, scrub
 from planning.schedule import build_schedule, summary_markdown
 from planning.status import RunStatus
 
@@ -22,8 +28,18 @@ def publish_plan(plan: Plan, run_id: str, max_parallel: int = 4) -> None:
             files = ", ".join(f"`{f}`" for f in task.files) or "-"
             lines.append(f"| {task.id} | {task.title} | {deps} | {files} |")
         lines.append("")
-    create_markdown_artifact("\n".join(lines), key=f"planflow-{run_id}-plan",
-                             description=f"Plan of run {run_id}")
+    publish_markdown("\n".join(lines), key=f"planflow-{run_id}-plan",
+                     description=f"Plan of run {run_id}")
+
+
+def publish_markdown(markdown: str, key: str, description: str) -> None:
+    """A markdown artifact ``key`` on the current flow run, redacted."""
+    create_markdown_artifact(redact(markdown), key=key, description=redact(description))
+
+
+def publish_table(rows: list[dict[str, Any]], key: str, description: str) -> None:
+    """A table artifact ``key`` (one dict per row) on the current flow run, redacted."""
+    create_table_artifact(scrub(rows), key=key, description=redact(description))
 
 
 def publish_tasks(status: RunStatus) -> None:
@@ -48,5 +64,5 @@ def publish_tasks(status: RunStatus) -> None:
     cost = "no cost reported" if totals["cost_usd"] is None else f"${totals['cost_usd']}"
     ledger = (f"totals: {totals['tokens_in']} tokens in, {totals['tokens_out']} out, {cost},"
               f" {totals['turns']} turns, {totals['attempts']} agent runs")
-    create_table_artifact(rows, key=f"planflow-{status.run_id}-tasks",
-                          description=f"Tasks of run {status.run_id}: {status.status}; {ledger}")
+    publish_table(rows, key=f"planflow-{status.run_id}-tasks",
+                  description=f"Tasks of run {status.run_id}: {status.status}; {ledger}")

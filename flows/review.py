@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
@@ -26,6 +25,7 @@ from agents.review_prompt import ReviewItem, Verdict
 from flows.context import ExecuteParams, RunContext
 from flows.human_review import human_review
 from flows.phase import collect_spec, over_budget, plan_task_runner, submit_spec
+from flows.report import publish_markdown
 from flows.stacking import stack_outcomes
 from gitops.errors import StackConflict
 from gitops.names import branch_name
@@ -260,6 +260,5 @@ def _publish(ctx: RunContext, job: RoundInput, verdicts: dict[str, Verdict], usa
         comments = " ".join(verdict.comments.split()) or "-"
         lines.append(f"| {task_id} | {'approved' if verdict.approved else 'rejected'} | {comments} |")
     lines += ["", f"Reviewer: {usage}"]
-    create_markdown_artifact("\n".join(lines),
-                             key=f"planflow-{ctx.run_id}-review-{job.scope}-round-{job.number}",
-                             description=f"Review verdicts, {job.label} round {job.number}")
+    publish_markdown("\n".join(lines), key=f"planflow-{ctx.run_id}-review-{job.scope}-round-{job.number}",
+                     description=f"Review verdicts, {job.label} round {job.number}")

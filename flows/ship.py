@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from prefect import flow, pause_flow_run
-from prefect.artifacts import create_markdown_artifact
 from prefect.input import RunInput
 from prefect.states import Failed, State
 from pydantic import Field
@@ -27,6 +26,7 @@ from flows.author_plan import PlanParams, write_plan
 from flows.authoring import AgentParams
 from flows.context import ExecuteParams
 from flows.execute import execute_plan
+from flows.report import publish_markdown
 from flows.spec import SpecParams, write_spec
 from gitops.files import read_committed
 from gitops.repo import Repository, open_repository
@@ -114,7 +114,7 @@ def _approved(kind: str, document: dict, revise: Callable[[str], dict], params: 
     (no feedback, or more than ``params.revisions`` rounds)."""
     store = open_store(status_path(repo.state_dir, document["run_id"]))
     for round_number in range(params.revisions + 1):
-        create_markdown_artifact(
+        publish_markdown(
             markdown=read_committed(repo, document["commit"], document["path"]) or "",
             key=f"planflow-{document['run_id']}-{kind}",
             description=f"{document['path']} on branch {document['branch']}, for approval")

@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import shlex
 
+from planning.redaction import redact
+
 
 class GitError(Exception):
     """A git command exited non-zero.
 
     Attributes: ``operation`` (what planflow was doing, e.g. ``"create worktree"``),
-    ``command`` (argv, starting with ``git``), ``exit_code``, ``stdout`` and ``stderr`` (text).
+    ``command`` (argv, starting with ``git``), ``exit_code``, ``stdout`` and ``stderr`` (text,
+    redacted: a remote URL with a token must not reach a message).
     """
 
     def __init__(self, operation: str, command: list[str], exit_code: int, stdout: str, stderr: str) -> None:
         self.operation = operation
-        self.command = command
+        self.command = [redact(arg) for arg in command]
         self.exit_code = exit_code
-        self.stdout = stdout
-        self.stderr = stderr
+        self.stdout = redact(stdout)
+        self.stderr = redact(stderr)
         super().__init__(str(self))
 
     def __str__(self) -> str:

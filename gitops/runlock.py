@@ -22,8 +22,8 @@ class RunInProgress(Exception):
 def hold_run_lock(state_dir: Path, run_id: str) -> Iterator[Path]:
     """Hold run ``run_id``'s lock for the ``with`` block; yields the lock file's path.
 
-    Raises ``RunInProgress`` at once (no waiting) when another process holds it; the lock file
-    records the holder's pid for that message.
+    Raises ``RunInProgress`` at once (no waiting) when another process holds it, naming the
+    holder's pid: the kernel's (``/proc/locks``), else the one the lock file records.
     """
     path = state_dir / "runs" / run_id / "run.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,7 +32,7 @@ def hold_run_lock(state_dir: Path, run_id: str) -> Iterator[Path]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            holder = _holder(fd)
             raise RunInProgress(
                 f"run {run_id} is already executing (pid {holder}); wait for it or stop it first"
             ) from None
@@ -41,3 +41,19 @@ def hold_run_lock(state_dir: Path, run_id: str) -> Iterator[Path]:
         yield path
     finally:
         os.close(fd)
+
+
+def _holder(fd: int) -> str:
+    """The pid holding the ``flock`` on open file ``fd``: from ``/proc/locks`` (exact, Linux),
+    else the pid the file records (which the holder writes just after it took the lock)."""
+    stat = os.fstat(fd)
+    inode = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    try:
+        with open("/proc/locks") as locks:
+            for line in locks:
+                fields = line.split()
+                if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == inode:
+                    return fields[4]
+    except OSError:
+        pass
+    return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"

@@ -4,7 +4,8 @@ Output follows git-spice: machine-readable JSON on stdout, human text (progress,
 reports) on stderr. ``validate``, ``run --dry-run`` and ``status`` do not import Prefect.
 
 Exit codes: 0 success; 1 the run failed (a task or stacking); 2 bad input (plan errors,
-unknown run, bad arguments).
+unknown run, bad arguments); 4 the run is already executing; 5 out of disk space
+(``planflow.run_result``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from gitops.repo import Repository, open_repository
 from planflow.authoring_cli import COMMANDS as AUTHORING_COMMANDS
 from planflow.authoring_cli import add_authoring_commands, run_authoring
 from planflow.prefect_env import prepare_prefect
+from planflow.redacted_io import redacted_streams
 from planflow.clean_cli import add_clean_command, cmd_clean, human_bytes, worktrees_disk
 from planflow.review_cli import add_review_options, review_params
 from planning.errors import Issue, PlanError
@@ -90,7 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``planflow`` console script; returns the exit code."""
+    """Entry point of the ``planflow`` console script; returns the exit code. Everything it
+    prints is redacted (``planflow.redacted_io``)."""
+    with redacted_streams():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "status":
@@ -204,8 +212,8 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
     prepare_prefect(args.verbose)
     from flows.context import ExecuteParams
     from flows.execute import execute_plan
-    from gitops.runlock import RunInProgress, hold_run_lock
     from planflow.ledger import render_ledger
+    from planflow.run_result import describe_error, exit_code, own_status, run_error
     from planflow.progress import ProgressDisplay
 
     params = ExecuteParams(
@@ -229,19 +237,14 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
     )
     run_id = params.run_id or plan.default_run_id()
     path = status_path(state_dir(args.repo), run_id)
-    try:
-        with hold_run_lock(state_dir(args.repo), run_id):
-            pass
-    except RunInProgress as exc:
-        err.print(f"error: {exc}")
-        return 2
     err.print(f"planflow: run {run_id} of {args.plan} ({len(plan.tasks())} tasks)")
     with ProgressDisplay(path, err):
         state = execute_plan(params, return_state=True)
-    status = read_status(path) if path.is_file() else None
-    if status is None or status.run_id != run_id:
-        err.print(f"error: {state.message or state.name}: {state.result(raise_on_failure=False)}")
-        return 1
+    status = own_status(path, run_id, state)
+    error = run_error(state)
+    if status is None:  # the run wrote no final status: what ended it is the result
+        err.print(f"error: {describe_error(error) if error else state.message or state.name}")
+        return exit_code(error)
     print(json.dumps(status.public(), indent=2))
     err.print(render_ledger(status))
     if status.status != "completed":
@@ -250,8 +253,10 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
             if task.error:
                 err.print(f"--- task {task.id} ---\n{task.error}")
         err.print(f"status: planflow status {run_id} --repo {args.repo}")
-        return 1
-    return 0
+    if error is not None:
+        err.print(f"error: {describe_error(error)}")
+        return exit_code(error)
+    return 0 if status.status == "completed" else 1
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from planning.disk import write_text
+
 HANDOFF_MAX_CHARS = 6000
 """Upper bound of the handoff section in a task prompt, characters (about 1,500 tokens)."""
 
@@ -166,9 +168,8 @@ def handoff_for(directory: Path, phase: int, stacked: set[str]) -> str | None:
 
 def save_record(directory: Path, record: ContextRecord) -> Path:
     """Write ``record`` as ``task-{id}.json`` in ``directory`` (created); returns the file."""
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"task-{re.sub(r'[^A-Za-z0-9_-]+', '-', record.task_id)}.json"
-    path.write_text(record.model_dump_json(indent=2))
+    write_text(path, record.model_dump_json(indent=2))
     return path
 
 

@@ -11,7 +11,6 @@ the architecture guide's shape (``run_id``, ``status``, ``phase``, ``completed_t
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from enum import Enum
@@ -20,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from planning.disk import write_text
 from planning.models import Plan
 
 PROGRESS_MARKS = {"running": "*", "done": "+", "failed": "x", "skipped": "-", "pending": "o"}
@@ -83,7 +83,9 @@ class ReviewUsage(BaseModel):
 class RunStatus(BaseModel):
     """A whole run. ``status``: running, completed or failed; ``phase``: the current phase label;
     ``stack``: the stacked branches in order, base first; times are UNIX seconds. ``stopped``:
-    the run's cost passed ``--budget-usd`` and no new task was started (``output`` says so)."""
+    the run's cost passed ``--budget-usd`` and no new task was started (``output`` says so).
+    ``flow_run_id``: the Prefect flow run that wrote this status (so a caller can tell its own
+    run's status from a stale one)."""
 
     run_id: str
     plan: str
@@ -97,16 +99,18 @@ class RunStatus(BaseModel):
     reviews: list[ReviewUsage] = Field(default_factory=list)
     started_at: float = Field(default_factory=time.time)
     finished_at: float | None = None
+    flow_run_id: str | None = None
 
     @classmethod
-    def for_plan(cls, plan: Plan, run_id: str, base: str) -> RunStatus:
-        """A fresh status with every task of ``plan`` pending."""
+    def for_plan(cls, plan: Plan, run_id: str, base: str, flow_run_id: str | None = None) -> RunStatus:
+        """A fresh status with every task of ``plan`` pending, written by flow run ``flow_run_id``."""
         tasks = [
             TaskStatus(id=task.id, name=task.slug, phase=phase.number)
             for phase in plan.phases
             for task in phase.tasks
         ]
-        return cls(run_id=run_id, plan=str(plan.source or plan.name), base=base, tasks=tasks)
+        return cls(run_id=run_id, plan=str(plan.source or plan.name), base=base, tasks=tasks,
+                   flow_run_id=flow_run_id)
 
     def task(self, task_id: str) -> TaskStatus:
         """The status of task ``task_id``; KeyError when the run has no such task."""
@@ -185,8 +189,9 @@ def status_path(state_dir: Path, run_id: str) -> Path:
 class StatusStore:
     """Thread-safe holder of one run's ``RunStatus`` that rewrites its JSON file on every change.
 
-    ``path``: the status.json file (parents are created). Writes go to a temporary file first
-    and are moved into place, so readers never see half a file.
+    ``path``: the status.json file (parents are created). Writes are redacted and go to a
+    temporary file first, moved into place, so readers never see half a file
+    (``planning.disk.write_text``; a full disk raises ``DiskFull``).
     """
 
     def __init__(self, path: Path, status: RunStatus) -> None:
@@ -237,10 +242,7 @@ class StatusStore:
             self._write()
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(self.status.model_dump_json(indent=2))
-        os.replace(tmp, self.path)
+        write_text(self.path, self.status.model_dump_json(indent=2))
 
 
 _STORES: dict[Path, StatusStore] = {}

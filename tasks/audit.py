@@ -4,8 +4,10 @@ Created once the task's worktree exists and before the agent starts (it records 
 and the user's checkout, and gives the agent run a marker, ``AgentRequest.marker``);
 ``finish`` runs after the agent, whatever its outcome, and:
 
-1. kills processes the agent left running (``agents.leftovers``: found by the marker, even
-   when they left the process group);
+1. reports the processes the agent left running: those the reaper killed when the agent
+   ended (``ProcessOutcome.leftovers``: every process below the agent, in its PID namespace
+   where it has one) and those still found by the marker (``agents.leftovers``), killed; their
+   command lines are redacted (``planning.redaction``);
 2. repairs and reports what it did to git (``gitops.audit.WorktreeWatch``): a deleted ``.git``
    file, its own commits, another branch checked out, rewritten history, writes into the user's
    checkout;
@@ -27,6 +29,7 @@ from agents.leftovers import kill_marked, kill_worktree_agents, new_marker
 from gitops.audit import Review, WorktreeWatch, uncommitted_files
 from gitops.clean import run_worktrees
 from gitops.repo import Repository
+from planning.redaction import redact
 from tasks.errors import AgentMisbehaved
 
 MAX_FILE_MB_VAR = "PLANFLOW_MAX_FILE_MB"
@@ -65,16 +68,16 @@ class AgentAudit:
         self.marker = new_marker(worktree)
         self.watch = WorktreeWatch(repo, worktree, branch, start)
 
-    def finish(self, log_path: Path | None) -> Review:
+    def finish(self, log_path: Path | None, leftovers: dict[int, str] | None = None) -> Review:
         """Kill leftovers, repair and review git, move oversized files out (see the module
-        docstring). Returns the ``Review`` (warnings, and ``agent_tip`` when the agent committed
-        on its branch itself). Raises ``AgentMisbehaved`` when the work cannot be used,
-        ``GitError``."""
-        killed = kill_marked(self.marker)
+        docstring); ``leftovers`` are the processes the reaper killed ({pid: command line}).
+        Returns the ``Review`` (warnings, and ``agent_tip`` when the agent committed on its
+        branch itself). Raises ``AgentMisbehaved`` when the work cannot be used, ``GitError``."""
+        killed = (leftovers or {}) | kill_marked(self.marker)
         review = self.watch.review()
         if killed:
-            review.warnings.insert(0, f"left {len(killed)} process(es) running (killed): " + "; ".join(
-                f"pid {pid} `{command[:80]}`" for pid, command in sorted(killed.items())))
+            review.warnings.insert(0, redact(f"left {len(killed)} process(es) running (killed): " + "; ".join(
+                f"pid {pid} `{command[:80]}`" for pid, command in sorted(killed.items()))))
         if review.fatal:
             raise AgentMisbehaved(self.task_id, f"the agent {review.fatal}", self.worktree,
                                   self.branch, log_path, "\n".join(review.warnings))

@@ -1,14 +1,20 @@
-"""The house defaults of every planflow Prefect task: cache policy, result storage, retries.
+"""The house defaults of every planflow Prefect task: cache policy, result storage and its
+serializer, retries, and the redaction of logs.
 
 Caching is the resume mechanism (architecture promise 3). Prefect's ``DEFAULT`` policy puts
 the flow-run id in the key and so never hits across runs; ``WorkKeyPolicy`` keys a task run
 on what defines its work instead (the task's name, a policy version, and the ``key_parts``
 its input model declares), and results are persisted as files, so a second process running
-the same plan finds them.
+the same plan finds them. ``RedactingPickle`` writes them with every known secret masked.
+
+Importing this module (every process that runs a planflow task or flow does) installs the
+log redaction (``planning.redaction.install_log_redaction``) on Prefect's and planflow's
+loggers.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -18,7 +24,13 @@ from typing import Any
 
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
+from prefect.serializers import PickleSerializer
 from prefect.settings import get_current_settings
+from pydantic import Field
+
+from planning.redaction import install_log_redaction, redact_bytes
+
+install_log_redaction()
 
 POLICY_VERSION = "1"
 """Bump to invalidate every cached task result (a change in what a task does)."""
@@ -38,6 +50,24 @@ def result_storage() -> Path:
     return Path(get_current_settings().results.local_storage_path)
 
 
+class RedactingPickle(PickleSerializer):
+    """Prefect's pickle serializer, with every form of every known secret in the pickle masked
+    by as many ``*`` (the pickle stays valid: no length changes). Its ``type`` is recorded in
+    each result file, so reading one needs this module imported."""
+
+    type: str = Field(default="planflow-redacting-pickle", frozen=True)
+
+    def dumps(self, obj: Any) -> bytes:
+        """The redacted pickle of ``obj``, base64 encoded as Prefect's own."""
+        pickled = base64.decodebytes(super().dumps(obj))
+        return base64.encodebytes(redact_bytes(pickled, same_length=True))
+
+
+def result_serializer() -> RedactingPickle:
+    """The serializer of every persisted planflow result."""
+    return RedactingPickle()
+
+
 @dataclass
 class WorkKeyPolicy(CachePolicy):
     """Cache key = sha256 of the task's name, ``POLICY_VERSION`` and ``inputs[param].cache_parts()``.
@@ -55,9 +85,11 @@ class WorkKeyPolicy(CachePolicy):
         flow_parameters: dict[str, Any],
         **kwargs: Any,
     ) -> str | None:
-        parts = {
-            "task": task_ctx.task.name,
-            "policy": POLICY_VERSION,
-            "work": inputs[self.param].cache_parts(),
-        }
-        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+        return work_key(task_ctx.task.name, inputs[self.param].cache_parts())
+
+
+def work_key(task_name: str, work: dict[str, Any]) -> str:
+    """The cache key of task ``task_name`` on the work ``work`` (``cache_parts()``): sha256
+    hex of both and ``POLICY_VERSION``."""
+    parts = {"task": task_name, "policy": POLICY_VERSION, "work": work}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

@@ -11,12 +11,16 @@
                           markers remain, or a quality gate of either task failed; not retried)
 
 Every error carries the task id, the worktree and branch where the work stays, the log path
-and the last output, so the message says what, where and what next.
+and the last output, so the message says what, where and what next; what and the output are
+redacted (``planning.redaction``), since the message reaches the status, Prefect's state and
+the result file.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from planning.redaction import redact
 
 
 class TaskRunError(Exception):
@@ -26,6 +30,7 @@ class TaskRunError(Exception):
 
     def __init__(self, task_id: str, what: str, worktree: Path, branch: str, log_path: Path | None,
                  output: str = "") -> None:
+        what, output = redact(what), redact(output)
         self.task_id = task_id
         self.what = what
         self.worktree = worktree

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agents.process import base_env, run_process
+from planning.disk import write_text
 from planning.models import PlanTask
 from tasks.errors import GateFailed
 
@@ -46,8 +47,8 @@ class GateFeedback:
 
     def record(self, attempt: int, error: GateFailed) -> None:
         """Keep ``error`` (a ``GateFailed`` of attempt ``attempt``): what, command, output tail."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(
+        write_text(
+            self.path,
             f"attempt {attempt}: {error.what}\n\nCommand:\n```bash\n{error.script.strip()}\n```\n\n"
             f"Output (last part):\n```\n{error.output.strip()}\n```\n"
         )

@@ -23,14 +23,17 @@ from agents.prompt import build_prompt
 from gitops.names import branch_name, worktree_path
 from gitops.repo import open_repository
 from planning.handoff import ContextRecord, parse_notes
+from planning.disk import DiskFull, free_bytes, min_free_bytes
 from planning.models import PlanTask
+from planning.redaction import scrub
 from planning.scope import files_outside
 from planning.status import TaskState, open_store
 from tasks.agent_setup import resolve_agent
 from tasks.audit import AgentAudit
-from tasks.defaults import DEFAULT_RETRIES, WorkKeyPolicy, result_storage
+from tasks.defaults import DEFAULT_RETRIES, WorkKeyPolicy, result_serializer, result_storage, work_key
 from tasks.errors import AgentFailed, BudgetReached, GateFailed, NoChanges
 from tasks.gates import GateFeedback, run_gates
+from tasks.landed import land, landed
 from tasks.limits import agent_slot
 
 
@@ -97,7 +100,8 @@ class TaskOutcome(BaseModel):
     ``base``, ``duration_s`` in seconds, the agent's ``log_path`` and final ``message``;
     ``outside_files``: changed files the task's declared files do not cover (a warning);
     ``agent_warnings``: what the agent did wrong and planflow repaired (``tasks.audit``);
-    ``context``: the task's context record for later phases."""
+    ``context``: the task's context record for later phases; ``recovered``: taken from the
+    record of work that landed (``tasks.landed``) without calling an agent."""
 
     task_id: str
     branch: str
@@ -111,6 +115,7 @@ class TaskOutcome(BaseModel):
     outside_files: list[str] = Field(default_factory=list)
     agent_warnings: list[str] = Field(default_factory=list)
     context: ContextRecord | None = None
+    recovered: bool = False
 
     @property
     def warnings(self) -> list[str]:
@@ -120,6 +125,11 @@ class TaskOutcome(BaseModel):
             return warnings
         return warnings + ["changed files outside the task's declared files: "
                            + ", ".join(self.outside_files)]
+
+
+FULL_BELOW_BYTES = 1_000_000
+"""An agent that fails while its worktree's disk has less free than this failed for lack of
+space (``DiskFull``), whatever it printed."""
 
 
 def should_retry(task_obj: Any, task_run: Any, state: Any) -> bool:
@@ -137,19 +147,31 @@ def _attempt() -> int:
     return context.task_run.run_count if context else 1
 
 
+def _cache_key(spec: TaskSpec) -> str:
+    """The task run's cache key (``WorkKeyPolicy``'s), also outside a task run (``.fn``)."""
+    context = TaskRunContext.get()
+    return work_key(context.task.name if context else "run-plan-task", spec.cache_parts())
+
+
 @task(
     name="run-plan-task",
     task_run_name="task-{spec.task.id}",
     cache_policy=WorkKeyPolicy(param="spec"),
     persist_result=True,
     result_storage=result_storage(),
+    result_serializer=result_serializer(),
     retries=DEFAULT_RETRIES,
     retry_condition_fn=should_retry,
 )
 def run_plan_task(spec: TaskSpec) -> TaskOutcome:
     """Run one plan task in its own worktree and commit the result on its branch.
 
-    Returns a ``TaskOutcome``. Raises ``AgentFailed``, ``GateFailed``, ``NoChanges`` or
+    Work that landed under the same cache key (keep ref and record, ``tasks.landed``: a run
+    killed before Prefect persisted the result) is returned as it was recorded, without
+    calling an agent.
+
+    Returns a ``TaskOutcome``. Raises ``DiskFull`` when the agent failed on a full disk,
+    ``AgentFailed``, ``GateFailed``, ``NoChanges`` or
     ``AgentMisbehaved`` (``tasks.audit``; worktree and branch kept), ``AgentConfigError`` when the agent cannot be built, ``BudgetReached``
     when the run's cost passed its budget before the start, ``GitError`` when git fails.
     """
@@ -158,6 +180,10 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
     repo = open_repository(spec.repo)
     branch = branch_name(spec.run_id, plan_task)
     worktree = worktree_path(repo.root, spec.run_id, plan_task.ref_id)
+    key = _cache_key(spec)
+    done = landed(repo, spec.run_id, plan_task.ref_id, key, TaskOutcome.model_validate_json)
+    if done is not None:
+        return done.model_copy(update={"recovered": True})
     logs = repo.state_dir / "runs" / spec.run_id / "logs"
     attempt = _attempt()
     store = open_store(spec.status_path) if spec.status_path else None
@@ -192,11 +218,13 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
     )
     with agent_slot():
         result = run_agent(agent, request)
-    review = audit.finish(log_path)
+    review = audit.finish(log_path, result.leftovers)
     if store:
         store.add_usage(plan_task.id, attempt, result.tokens_in, result.tokens_out,
                         result.cost_usd, result.turns)
     if result.status != "succeeded":
+        if free_bytes(worktree) < FULL_BELOW_BYTES:
+            raise DiskFull(worktree, min_free_bytes(), f"task {plan_task.id}'s agent ran (it failed)")
         failure = result.failure or Failure.error
         what = f"{agent.name} agent exited {result.exit_code} (failure: {failure.value})"
         if result.status == "timeout":
@@ -219,8 +247,6 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
         except GateFailed as failed:
             gate_feedback.record(attempt, failed)
             raise
-    repo.keep_ref(f"{spec.run_id}/task-{plan_task.ref_id}", commit)
-    repo.remove_worktree(worktree)
     files_changed = repo.changed_files(spec.base, commit)
     decisions, pending = parse_notes(result.message)
     context = ContextRecord(
@@ -229,7 +255,7 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
         errors=[gate_failure.splitlines()[0]] if gate_failure else [],
         tokens_in=result.tokens_in, tokens_out=result.tokens_out,
     )
-    return TaskOutcome(
+    outcome = scrub(TaskOutcome(
         task_id=plan_task.id,
         branch=branch,
         base=spec.base,
@@ -242,5 +268,8 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
         outside_files=files_outside(plan_task.files, files_changed),
         agent_warnings=review.warnings,
         context=context,
-    )
+    ))
+    land(repo, spec.run_id, plan_task.ref_id, key, outcome.model_dump_json(), commit)
+    repo.remove_worktree(worktree)
+    return outcome
 

@@ -23,7 +23,7 @@ from gitops.repo import open_repository
 from planning.models import PlanTask
 from planning.status import open_store
 from tasks.agent_setup import resolve_agent
-from tasks.defaults import WorkKeyPolicy, result_storage
+from tasks.defaults import WorkKeyPolicy, result_serializer, result_storage
 from tasks.errors import GateFailed, ResolutionFailed
 from tasks.gates import run_gates
 from tasks.limits import agent_slot
@@ -78,6 +78,7 @@ class Resolution(BaseModel):
     cache_policy=WorkKeyPolicy(param="spec"),
     persist_result=True,
     result_storage=result_storage(),
+    result_serializer=result_serializer(),
 )
 def resolve_conflict(spec: ResolveSpec) -> Resolution:
     """Replay ``spec.task``'s commits onto ``spec.onto`` with the resolver agent settling each

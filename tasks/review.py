@@ -28,7 +28,7 @@ from gitops.repo import Repository, open_repository
 from planning.models import PlanTask
 from planning.status import ReviewUsage, open_store
 from tasks.agent_setup import resolve_agent
-from tasks.defaults import WorkKeyPolicy, result_storage
+from tasks.defaults import WorkKeyPolicy, result_serializer, result_storage
 from tasks.limits import agent_slot
 
 
@@ -89,7 +89,8 @@ class ReviewAnswer(ReviewUsage):
 
 
 @task(name="review-agent", task_run_name="review-agent-{job.scope}-round-{job.round}",
-      cache_policy=WorkKeyPolicy(param="job"), persist_result=True, result_storage=result_storage())
+      cache_policy=WorkKeyPolicy(param="job"), persist_result=True, result_storage=result_storage(),
+      result_serializer=result_serializer())
 def agent_review(job: ReviewJob) -> ReviewAnswer:
     """Ask the reviewer agent for one verdict per task of ``job``; a malformed answer is asked
     again once, with what was wrong with it. The agent's usage goes into the run's status

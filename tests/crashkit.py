@@ -5,20 +5,28 @@ small sizes) and ``scripts/reliability.py`` (the issue's ten points, 32 tasks, t
 
 Kill points are hit deterministically, without sleeps:
 
-- ``agent``: the shell agent of a named task kills its parent (the planflow process) once,
-  after writing a partial file; a control file in ``ctl/`` arms it, so the agent command (part
-  of the cache key) is the same in the killed run and the re-run;
+- ``agent``: the shell agent of a named task, once, writes a partial file, asks the kit to
+  kill planflow (``ctl/kill-now``: an agent runs in a PID namespace of its own and cannot
+  signal planflow itself) and runs on; a control file in ``ctl/`` arms it, so the agent
+  command (part of the cache key) is the same in the killed run and the re-run;
 - ``git``: planflow's git calls go through a wrapper (first on ``PATH``) that
   counts calls whose arguments contain a marker (``worktree add``, ``commit``,
-  ``cherry-pick``...) and at the n-th one SIGKILLs planflow ``before`` running git, or
+  ``cherry-pick``...) and at the n-th one SIGKILLs planflow ``before`` running git,
   ``during`` it (git and planflow killed together right after git started, which can leave
-  ``index.lock`` files behind).
+  ``index.lock`` files behind) or ``after`` it (git finished: a ref it wrote has landed);
+- ``random``: ``random_crash_and_resume`` SIGKILLs planflow's process group at a random time.
+
+The kill is always of planflow's process group (planflow and the git it runs); the agents it
+started are in their own sessions and must die with planflow (``agents.contain``). Processes
+the kit's agents start carry the scenario's control folder in their command line, so those
+that outlive a run are found (``Scenario.strays``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -46,6 +54,7 @@ if [ -e "$ctl/kill-git" ]; then
       if [ "$count" -eq "$n" ]; then
         rm -f "$ctl/kill-git"
         if [ "$when" = before ]; then kill -9 "$PPID"; exit 137; fi
+        if [ "$when" = after ]; then "{git}" "$@"; kill -9 "$PPID"; exit 137; fi
         "{git}" "$@" & child=$!
         kill -9 "$PPID" "$child"; exit 137
       fi;;
@@ -57,10 +66,19 @@ exec "{git}" "$@"
 AGENT = (
     'echo "$PLANFLOW_TASK_ID" >> {ctl}/calls.log; ' + APPEND_TO_FILES + '; '
     'if [ -e {ctl}/kill-agent-"$PLANFLOW_TASK_ID" ]; then rm {ctl}/kill-agent-"$PLANFLOW_TASK_ID"; '
-    'echo partial > partial-"$PLANFLOW_TASK_ID".txt; echo $$ > {ctl}/orphan.pid; kill -9 $PPID; sleep 60; fi'
+    'echo partial > partial-"$PLANFLOW_TASK_ID".txt; touch {ctl}/kill-now; exec bash -c "sleep 60" orphan-{ctl}; fi'
 )
-"""The shell agent: logs its call, appends to the task's files; when armed, it kills planflow
-and goes on running (an orphaned agent, pid in ``ctl/orphan.pid``), as a real agent CLI would."""
+"""The shell agent: logs its call, appends to the task's files; when armed, it has planflow
+killed and goes on running (``orphan-<ctl>`` in its command line), as a real agent CLI would."""
+
+RANDOM_AGENT = (
+    'echo "$PLANFLOW_TASK_ID" >> {ctl}/calls.log; ' + APPEND_TO_FILES + '; '
+    '(setsid env -i bash -c "sleep 300" daemon-{ctl} > /dev/null 2>&1 &); '
+    'sleep 0.$((RANDOM % 10))'
+)
+"""The agent of the random kills: logs its call, appends to the task's files, leaves a daemon
+that quits its process group and clears its environment (``daemon-<ctl>``), and takes up to
+a second."""
 
 
 @dataclass(frozen=True)
@@ -98,8 +116,10 @@ class Scenario:
     the planflow subprocesses (a shared Prefect API, results dir)."""
 
     def __init__(self, folder: Path, env: dict[str, str], phases: list[tuple[str, list[str]]] = TWELVE_TASKS,
-                 run_id: str = "c0ffee", max_parallel: int = 6) -> None:
+                 run_id: str = "c0ffee", max_parallel: int = 6, agent: str = AGENT,
+                 options: tuple[str, ...] = ()) -> None:
         self.folder, self.run_id, self.max_parallel = folder, run_id, max_parallel
+        self.agent, self.options, self.runs, self.phases = agent, options, 0, phases
         self.repo, self.ctl = folder / "repo", folder / "ctl"
         self.ctl.mkdir(parents=True)
         _git(folder, "init", "-q", "-b", "main", str(self.repo))
@@ -115,28 +135,44 @@ class Scenario:
 
     def start(self, plan: Path | None = None) -> subprocess.Popen:
         """Start ``planflow run`` of ``plan`` (default: the scenario's) in a subprocess, in its
-        own session."""
+        own session; its stdout and stderr go to files in ``ctl/`` (``Scenario.stderr``)."""
         command = [sys.executable, "-m", "planflow.cli", "run", str(plan or self.plan), "--repo",
-                   str(self.repo), "--agent-command", AGENT.format(ctl=self.ctl), "--retry-delay", "0",
-                   "--max-parallel", str(self.max_parallel)]
-        return subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+                   str(self.repo), "--agent-command", self.agent.format(ctl=self.ctl), "--retry-delay", "0",
+                   "--max-parallel", str(self.max_parallel), *self.options]
+        self.runs += 1
+        out = self.ctl / f"run-{self.runs}"
+        with open(f"{out}.out", "w") as stdout, open(f"{out}.err", "w") as stderr:
+            proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=stdout, stderr=stderr,
+                                    text=True, start_new_session=True)
+        proc.output = out  # type: ignore[attr-defined]
+        return proc
+
+    def wait(self, proc: subprocess.Popen, timeout_s: float = 300.0) -> int | None:
+        """Wait for ``proc`` (None after ``timeout_s`` seconds), killing its process group when
+        an agent asks (``ctl/kill-now``); then kill whatever it left in its session."""
+        deadline = time.monotonic() + timeout_s
+        code: int | None = None
+        while time.monotonic() < deadline:
+            try:
+                code = proc.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                if (self.ctl / "kill-now").exists():
+                    (self.ctl / "kill-now").unlink()
+                    kill_group(proc)
+        kill_group(proc)
+        proc.wait()
+        return code
 
     @staticmethod
-    def finish(proc: subprocess.Popen, timeout_s: float = 300.0) -> tuple[int | None, str]:
-        """Wait for ``proc``, then kill whatever it left in its session. Returns (exit code,
-        None on timeout; stderr)."""
-        try:
-            _, err = proc.communicate(timeout=timeout_s)
-            code: int | None = proc.returncode
-        except subprocess.TimeoutExpired:
-            code, err = None, "timed out"
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-        return code, err
+    def stderr(proc: subprocess.Popen) -> str:
+        """What the run ``proc`` printed on stderr."""
+        return Path(f"{proc.output}.err").read_text(errors="replace")  # type: ignore[attr-defined]
+
+    def finish(self, proc: subprocess.Popen, timeout_s: float = 300.0) -> tuple[int | None, str]:
+        """``wait`` for ``proc``. Returns (exit code, None on timeout; stderr)."""
+        code = self.wait(proc, timeout_s)
+        return code, self.stderr(proc) if code is not None else "timed out\n" + self.stderr(proc)
 
     def run(self, plan: Path | None = None, timeout_s: float = 300.0) -> tuple[int | None, str]:
         """``start`` then ``finish``."""
@@ -149,6 +185,27 @@ class Scenario:
         else:
             (self.ctl / "git-count").unlink(missing_ok=True)
             (self.ctl / "kill-git").write_text(f"{point.n} {point.when} {point.marker}\n")
+
+    def strays(self) -> list[str]:
+        """Command lines of live processes that this scenario's agents started (they carry
+        the control folder): agents, their children and daemons."""
+        needle = str(self.ctl).encode()
+        found = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+                if needle in cmdline and _alive(proc):
+                    found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                continue
+        return found
+
+    def landed(self) -> set[str]:
+        """Task ids whose keep ref exists (their work landed)."""
+        refs = _git(self.repo, "for-each-ref", "--format=%(refname)", f"refs/planflow/{self.run_id}/")
+        ids = {task_id for _, ids in self.phases for task_id in ids}
+        by_ref = {f"refs/planflow/{self.run_id}/task-{task_id.replace('.', '-')}": task_id for task_id in ids}
+        return {by_ref[ref] for ref in refs.split() if ref in by_ref}
 
     def calls(self) -> list[str]:
         """Task ids of every agent call so far, in order."""
@@ -193,43 +250,86 @@ class Scenario:
 
 def crash_and_resume(folder: Path, env: dict[str, str], point: KillPoint,
                      phases: list[tuple[str, list[str]]] = TWELVE_TASKS) -> dict:
-    """Run the plan of ``phases``, killed at ``point``, then re-run it plainly. Returns the figures:
-    ``killed`` (the first run died by SIGKILL), ``resumed`` (the re-run exited 0),
-    ``blocked`` (the re-run timed out or found a stale lock), ``lost_commits`` (commits reachable
-    after the kill and no longer after the re-run) and ``lost`` (their ``sha subject``),
-    ``repeated_calls`` (agent calls in the re-run of tasks finished before the kill),
-    ``orphans`` / ``orphans_salvaged`` (worktrees with uncommitted work at the kill / those
-    whose work is in a salvage ref after the re-run), ``worktrees_left``, ``agents_orphaned`` /
-    ``agents_left`` (1 when the agent the kill orphaned runs after the kill / still runs after
-    the re-run), ``seconds``."""
-    started = time.monotonic()
+    """Run the plan of ``phases``, killed at ``point``, then re-run it plainly. Returns the
+    figures of ``resume_figures``, with ``point``."""
     scenario = Scenario(folder, env, phases)
     scenario.arm(point)
+    started = time.monotonic()
     first, _ = scenario.run()
+    return {"point": point.name} | resume_figures(scenario, first, started)
+
+
+def random_crash_and_resume(folder: Path, env: dict[str, str], schedule: str, within_s: float,
+                            seed: int, phases: list[tuple[str, list[str]]] = TWELVE_TASKS) -> dict:
+    """Run the plan of ``phases`` with ``--schedule schedule`` and the agent ``RANDOM_AGENT``,
+    SIGKILL planflow's process group at a random time in the first ``within_s`` seconds
+    (``random.Random(seed)``), then re-run it plainly. Returns the figures of
+    ``resume_figures``, with ``schedule`` and ``kill_at_s`` (seconds after the start)."""
+    scenario = Scenario(folder, env, phases, agent=RANDOM_AGENT, options=("--schedule", schedule))
+    delay = round(random.Random(seed).uniform(0, within_s), 2)
+    started = time.monotonic()
+    proc = scenario.start()
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+    first = scenario.wait(proc)
+    return {"schedule": schedule, "kill_at_s": delay} | resume_figures(scenario, first, started)
+
+
+def resume_figures(scenario: Scenario, first: int | None, started: float) -> dict:
+    """Re-run ``scenario`` plainly after its first run ended with ``first`` (its exit code) and
+    count. Returns: ``killed`` (the first run died by SIGKILL), ``resumed`` (the re-run exited
+    0, status completed), ``blocked`` (the re-run timed out or found a stale lock),
+    ``lost_commits`` (commits reachable after the kill and no longer after the re-run) and
+    ``lost`` (their ``sha subject``), ``landed`` (tasks done or with a keep ref at the kill),
+    ``repeated_calls`` (agent calls in the re-run of those tasks), ``orphans`` /
+    ``orphans_salvaged`` (worktrees with uncommitted work at the kill / those whose work is in a
+    salvage ref after the re-run), ``worktrees_left``, ``agents_after_kill`` (processes the
+    scenario's agents started still running 10 s after the kill) and ``agents_left`` (still
+    running after the re-run), ``seconds``, ``error`` (the re-run's stderr when it failed)."""
     finished = {t["id"] for t in scenario.status().get("tasks", []) if t["state"] == "done"}
+    finished |= scenario.landed()
     before, dirty = scenario.reachable(), scenario.dirty_worktrees()
-    orphaned = _alive(scenario.ctl / "orphan.pid")
+    after_kill = _settled(scenario.strays)
     calls_before = len(scenario.calls())
     second, err = scenario.run()
     again = scenario.calls()[calls_before:]
     salvage = _git(scenario.repo, "for-each-ref", "--format=%(refname)", "refs/planflow/salvage/")
     lost = before - scenario.reachable()
     return {
-        "point": point.name,
         "killed": first == -signal.SIGKILL,
         "resumed": second == 0 and scenario.status().get("status") == "completed",
         "blocked": second is None or "already executing" in err or "lock" in err.lower(),
         "lost_commits": len(lost),
         "lost": [scenario.git("log", "-1", "--format=%h %s", sha) for sha in sorted(lost)],
+        "landed": len(finished),
         "repeated_calls": sum(1 for task_id in again if task_id in finished),
         "orphans": len(dirty),
         "orphans_salvaged": sum(1 for name in dirty if f"refs/planflow/salvage/{name}/" in salvage),
         "worktrees_left": len(list((scenario.repo / ".worktrees").glob("*"))),
-        "agents_orphaned": int(orphaned),
-        "agents_left": int(_alive(scenario.ctl / "orphan.pid")),
+        "agents_after_kill": len(after_kill),
+        "agents_left": len(_settled(scenario.strays)),
         "seconds": round(time.monotonic() - started, 1),
         "error": "" if second == 0 else err[-2000:],
     }
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the process group of ``proc`` (planflow and the git it runs), if it is there."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _settled(strays, within_s: float = 10.0) -> list[str]:
+    """``strays()`` once it is empty, or what it still lists after ``within_s`` seconds (the
+    kernel ends a dead run's agents within milliseconds, but the machine may be busy)."""
+    deadline = time.monotonic() + within_s
+    while (found := strays()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
 
 
 def parallel_run(folder: Path, env: dict[str, str], tasks: int, run_id: str = "a11a11") -> dict:
@@ -266,7 +366,7 @@ def concurrent_runs(folder: Path, env: dict[str, str], runs: int) -> dict:
         plans[run_id].write_text(plan_yaml([("sequential", ["1.1"]), ("parallel", ["2.1", "2.2", "2.3"])],
                                            run_id))
     procs = {run_id: scenario.start(plan) for run_id, plan in plans.items()}
-    results = {run_id: Scenario.finish(proc, 600) for run_id, proc in procs.items()}
+    results = {run_id: scenario.finish(proc, 600) for run_id, proc in procs.items()}
     figures = {"runs": runs, "completed": 0, "git_errors": 0, "stacks_intact": 0, "errors": {}}
     for run_id, (code, err) in results.items():
         status = scenario.status(run_id)
@@ -280,16 +380,12 @@ def concurrent_runs(folder: Path, env: dict[str, str], runs: int) -> dict:
     return figures
 
 
-def _alive(pid_file: Path) -> bool:
-    """Whether the process whose pid ``pid_file`` holds (if it exists) still runs (a zombie
-    does not)."""
-    if not pid_file.exists():
-        return False
+def _alive(proc: Path) -> bool:
+    """Whether process ``/proc/<pid>`` still runs (a zombie does not)."""
     try:
-        stat = Path(f"/proc/{pid_file.read_text().strip()}/stat").read_text()
-    except FileNotFoundError:
+        return (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _git_failures(status: dict) -> int:

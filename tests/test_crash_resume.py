@@ -2,8 +2,10 @@
 run, a commit, a cherry-pick of the stacking) and a plain re-run completes without losing a
 commit, repeating an agent call of a finished task or stumbling on a stale lock; orphaned
 worktrees' uncommitted work ends in salvage refs and the agents they orphaned are killed; a keep
-ref a re-run moves keeps its old commit. The issue's ten points over the 12-task plan
-are ``scripts/reliability.py`` (``make reliability``); the mechanism is ``tests/crashkit.py``."""
+ref a re-run moves keeps its old commit; a task whose keep ref landed is not run again even
+when Prefect's result of it was never persisted. The ten fixed points and 40 random kills
+over the 12-task plan are ``scripts/reliability.py`` (``make reliability``); the mechanism is
+``tests/crashkit.py``."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ PHASES = [("sequential", ["1.1", "1.2"]), ("parallel", ["2.1", "2.2", "2.3"])]
     KillPoint("agent run, parallel phase", "agent", task="2.2"),
     KillPoint("commit, sequential phase (during)", "git", marker="commit -q", n=2, when="during"),
     KillPoint("stacking, cherry-pick (during)", "git", marker="cherry-pick", n=2, when="during"),
+    KillPoint("keep ref landed, result not persisted", "git",
+              marker="refs/planflow/c0ffee/task-2-2", when="after"),
 ], ids=lambda point: point.name.split(",")[0].replace(" ", "-"))
 def test_a_run_killed_anywhere_resumes_with_nothing_lost(prefect_api, tmp_path, point):
     env = dict(os.environ, PREFECT_API_URL=prefect_api)
@@ -35,8 +39,11 @@ def test_a_run_killed_anywhere_resumes_with_nothing_lost(prefect_api, tmp_path, 
     assert not figures["blocked"], figures
     assert figures["orphans_salvaged"] == figures["orphans"], figures
     assert figures["worktrees_left"] == 0 and figures["agents_left"] == 0, figures
-    if point.kind == "agent":  # its agent wrote a partial file (salvaged) and ran on (killed)
-        assert figures["orphans"] >= 1 and figures["agents_orphaned"] == 1, figures
+    assert figures["agents_after_kill"] == 0, figures  # the agents died with planflow
+    if point.kind == "agent":  # its agent wrote a partial file (salvaged)
+        assert figures["orphans"] >= 1, figures
+    if point.when == "after":  # the task's work landed: taken as done, not run again
+        assert figures["landed"] >= 3, figures
 
 
 def test_a_keep_ref_moved_by_a_rerun_saves_the_commit_it_held(tmp_path):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
 
 from crashkit import KillPoint, Scenario
 
@@ -19,18 +18,9 @@ def _active_slots(prefect_home) -> int:
 
 
 def _run(scenario: Scenario, timeout_s: float) -> tuple[int | None, str]:
-    """Run ``planflow run`` and wait for the process itself, not for its pipes: the temporary
-    server of a killed run outlives it and holds them open until its session is killed."""
-    proc = scenario.start()
-    try:
-        code: int | None = proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        code = None
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:  # nothing of the run left
-        pass
-    return code, proc.communicate()[1]
+    """Run ``planflow run`` and wait for the process itself (the temporary server of a killed
+    run outlives it until its session is killed)."""
+    return scenario.finish(scenario.start(), timeout_s)
 
 
 def test_a_killed_runs_slot_comes_back_on_a_local_server(tmp_path):

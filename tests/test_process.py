@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -22,22 +22,27 @@ def run(tmp_path: Path, script: str, timeout_s: float | None = 3.0, **kwargs) ->
     )
 
 
-def alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    try:
-        return "\nState:\tZ" not in status.read_text()
-    except FileNotFoundError:
-        return False
+def sleeper() -> str:
+    """A ``sleep`` argument no other process has (``9999.<random digits>``): the processes a
+    test starts are found by their command line, since their pids are those of the PID
+    namespace they run in."""
+    return f"9999.{uuid.uuid4().int % 10**9}"
 
 
-def wait_gone(pid: int, within_s: float = 1.0) -> bool:
+def alive(argument: str) -> bool:
+    """True while a process ``sleep ARGUMENT`` exists and is not a zombie."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if (proc / "cmdline").read_bytes() == f"sleep\0{argument}\0".encode():
+                return "\nState:\tZ" not in (proc / "status").read_text()
+        except OSError:
+            continue
+    return False
+
+
+def wait_gone(argument: str, within_s: float = 1.0) -> bool:
     deadline = time.monotonic() + within_s
-    while alive(pid):
+    while alive(argument):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.02)
@@ -102,10 +107,10 @@ def test_base_env_is_an_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_timeout_kills_the_process_group_and_keeps_partial_output(tmp_path: Path) -> None:
-    pid_file = tmp_path / "grandchild.pid"
+    child = sleeper()
     outcome = run(
         tmp_path,
-        f"echo before; sleep 9999 & echo $! > {pid_file}; wait",
+        f"echo before; sleep {child} & wait",
         timeout_s=0.5,
         grace_s=1.0,
     )
@@ -113,29 +118,30 @@ def test_timeout_kills_the_process_group_and_keeps_partial_output(tmp_path: Path
     assert outcome.exit_code is None
     assert outcome.output_tail == "before\n"
     assert 0.5 <= outcome.duration_s < 2.0
-    assert wait_gone(int(pid_file.read_text()))
+    assert wait_gone(child)
 
 
 def test_timeout_sigkills_what_ignores_sigterm(tmp_path: Path) -> None:
-    pid_file = tmp_path / "grandchild.pid"
+    child = sleeper()
     outcome = run(
         tmp_path,
-        f"trap '' TERM; echo before; sleep 9999 & echo $! > {pid_file}; wait",
+        f"trap '' TERM; echo before; sleep {child} & wait",
         timeout_s=0.3,
         grace_s=0.3,
     )
     assert outcome.timed_out is True
     assert outcome.output_tail == "before\n"
     assert 0.6 <= outcome.duration_s < 2.0
-    assert wait_gone(int(pid_file.read_text()))
+    assert wait_gone(child)
 
 
 def test_background_processes_left_behind_are_killed(tmp_path: Path) -> None:
-    pid_file = tmp_path / "grandchild.pid"
-    outcome = run(tmp_path, f"sleep 9999 & echo $! > {pid_file}; exit 0")
+    child = sleeper()
+    outcome = run(tmp_path, f"sleep {child} & exit 0")
     assert outcome.exit_code == 0
     assert outcome.duration_s < 2.0
-    assert wait_gone(int(pid_file.read_text()))
+    assert wait_gone(child)
+    assert len(outcome.leftovers) == 1  # reported (as `sleep`, or as bash before its exec)
 
 
 def test_missing_executable_is_exit_127(tmp_path: Path) -> None:
