@@ -80,12 +80,14 @@ def _probe(root: bool) -> list[str] | str:
         return "setpriv and unshare (util-linux) are needed, on Linux"
     prefix = [setpriv, "--pdeathsig", "KILL", unshare, "--pid", "--fork", "--kill-child",
               "--mount-proc", *([] if root else ["--map-current-user"])]
+    probe = [*prefix, sys.executable, "-I", "-S", "-c", "pass"]  # the reaper's interpreter, there
     with tempfile.TemporaryDirectory(prefix="planflow-probe-") as folder:
-        outcome = run_process([*prefix, "true"], Path(folder), {"PATH": os.defpath}, 60,
+        outcome = run_process(probe, Path(folder), {"PATH": os.defpath}, 60,
                               Path(folder) / "probe.log", contain=False)
     if outcome.ok:
         return prefix
-    return f"`{' '.join(Path(p).name for p in prefix)} true` failed: {outcome.output_tail.strip()[-300:]}"
+    shown = " ".join(Path(part).name for part in probe)
+    return f"`{shown}` failed: {outcome.output_tail.strip()[-300:]}"
 
 
 def contained_argv(argv: list[str], report_fd: int, grace_s: float) -> list[str]:

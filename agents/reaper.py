@@ -96,8 +96,8 @@ def _signal_all(sig: int) -> dict[int, str]:
 class Reaper:
     """One program run under the reaper (see the module docstring)."""
 
-    def __init__(self, argv: list[str], grace_s: float) -> None:
-        self.argv, self.grace_s = argv, grace_s
+    def __init__(self, argv: list[str], grace_s: float, environment: dict[bytes, bytes]) -> None:
+        self.argv, self.grace_s, self.environment = argv, grace_s, environment
         self.exit: int | None = None
         self.kill_at: float | None = None
         self.wake_r, wake_w = os.pipe()
@@ -117,7 +117,7 @@ class Reaper:
     def run(self) -> dict:
         """Run the program to its end, kill what it left; returns the report."""
         try:  # descriptors are not inheritable (PEP 446) but 0, 1 and 2
-            program = os.posix_spawnp(self.argv[0], self.argv, _given_environment(),
+            program = os.posix_spawnp(self.argv[0], self.argv, self.environment,
                                       setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD))
         except OSError as exc:
             print(f"planflow: cannot start {self.argv[0]!r}: {exc}", flush=True)
@@ -172,8 +172,9 @@ def main(args: list[str]) -> int:
     """Entry point: ``REPORT_FD GRACE_S PARENT -- PROGRAM ARGS...``; returns the exit status."""
     report_fd, grace_s, parent, argv = int(args[0]), float(args[1]), int(args[2]), args[4:]
     os.set_inheritable(report_fd, False)
+    environment = _given_environment()  # before PR_SET_DUMPABLE: it makes /proc/self root's
     _prctl(PR_SET_DUMPABLE, 0)
-    reaper = Reaper(argv, grace_s)
+    reaper = Reaper(argv, grace_s, environment)
     if parent:
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
         _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

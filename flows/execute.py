@@ -28,6 +28,7 @@ from planning.disk import DiskFull, DiskReserve, disk_full, min_free_bytes, requ
 from planning.errors import PlanError
 from planning.loader import load_plan
 from planning.models import Plan
+from planning.redaction import redact
 from planning.status import RunStatus, StatusStore, TaskState, register_store, status_path
 from planning.conflicts import serialize_conflicts
 from planning.dag import ScheduleMode, default_mode
@@ -69,7 +70,8 @@ def execute_plan(params: ExecuteParams) -> dict | State:
     with agent_limit(), hold_run_lock(repo.state_dir, ctx.run_id):
         clear_stale_locks(repo, ctx.run_id)
         for pid, command in kill_dead_run_agents(repo, ctx.run_id).items():
-            get_run_logger().warning(f"killed agent process {pid} `{command[:80]}` left by a dead run")
+            get_run_logger().warning(f"killed agent process {pid} `{redact(command)[:80]}` left by a"
+                                     " dead run")
         base = repo.require_commit(params.base) if params.base else repo.head_sha()
         needed = _space_needed(repo, plan, base, params.max_parallel)
         require_free([repo.state_dir, repo.root / ".worktrees", result_storage()], needed,

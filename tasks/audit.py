@@ -76,8 +76,8 @@ class AgentAudit:
         killed = (leftovers or {}) | kill_marked(self.marker)
         review = self.watch.review()
         if killed:
-            review.warnings.insert(0, redact(f"left {len(killed)} process(es) running (killed): " + "; ".join(
-                f"pid {pid} `{command[:80]}`" for pid, command in sorted(killed.items()))))
+            review.warnings.insert(0, f"left {len(killed)} process(es) running (killed): " + "; ".join(
+                f"pid {pid} `{redact(command)[:80]}`" for pid, command in sorted(killed.items())))
         if review.fatal:
             raise AgentMisbehaved(self.task_id, f"the agent {review.fatal}", self.worktree,
                                   self.branch, log_path, "\n".join(review.warnings))
