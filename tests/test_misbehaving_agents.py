@@ -1,5 +1,6 @@
 """Agents that misbehave: planflow finds the work that is there, reports what the agent did,
-kills what it left running, and keeps the user's checkout and other branches intact."""
+kills what it left running (even a daemon that left its group and cleared its environment),
+and keeps the user's checkout and other branches intact."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ def test_repairable_misbehaviour_is_reported_and_the_work_kept(tmp_path, capsys)
         task("5", "leaves daemon", "(setsid sh -c \"echo \\$\\$ > daemon.pid; exec sleep 3001\" > /dev/null 2>&1 &)"
                                    " && until [ -s daemon.pid ]; do sleep 0.05; done"),  # left its group
         task("6", "huge file", "truncate -s 500M huge.bin"),
+        task("7", "escapes group and marker", "(setsid env -i sleep 3007.5 > /dev/null 2>&1 &) && sleep 0.3"),
     ]) + "\n")
 
     code, status, err = run_cli(capsys, str(plan), "--repo", str(repo), "--retries", "0")
@@ -62,13 +64,15 @@ def test_repairable_misbehaviour_is_reported_and_the_work_kept(tmp_path, capsys)
     assert "changed the user's checkout" in warnings["4"] and "leak.txt" in warnings["4"]
     assert "left 1 process(es) running (killed)" in warnings["5"] and "sleep 3001" in warnings["5"]
     assert "wrote huge.bin (524.3 MB, over the 100 MB limit" in warnings["6"]
+    assert "left 1 process(es) running (killed)" in warnings["7"] and "sleep 3007.5" in warnings["7"]
     tip = status["stack"][-1]
     files = set(git(repo, "ls-tree", "-r", "--name-only", tip).split())
-    assert {"own.txt", "y.txt", "1.txt", "2.txt", "3.txt", "4.txt", "5.txt", "6.txt"} <= files
+    assert {"own.txt", "y.txt", "1.txt", "2.txt", "3.txt", "4.txt", "5.txt", "6.txt", "7.txt"} <= files
     assert "huge.bin" not in files
     oversized = repo / ".git" / "planflow" / "runs"
     assert [p.stat().st_size for p in oversized.rglob("huge.bin")] == [500 * 1024 * 1024]
-    assert not any("sleep\x003001" in _cmdline(p) for p in Path("/proc").glob("[0-9]*"))
+    assert not any(name in _cmdline(p) for p in Path("/proc").glob("[0-9]*")
+                   for name in ("sleep\x003001", "sleep\x003007.5"))
     # the user's checkout: HEAD, branch and branches intact; the leaked file reported, left in place
     assert git(repo, "rev-parse", "HEAD") == head and git(repo, "branch", "--show-current") == "main"
     assert git(repo, "rev-parse", "feature") == feature
