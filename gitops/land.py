@@ -213,6 +213,9 @@ def _merge_commit(repo: Repository, landing: Landing, title: str, tip_branch: st
         tree = run_git(repo.root, "merge the stack", "merge-tree", "--write-tree", "--name-only",
                        "-z", "--no-messages", landing.old_tip, landing.stack_tip)
     except GitError as exc:
+        if exc.exit_code == 129:  # usage error: a git without ``merge-tree --write-tree``
+            raise LandError(f"--{landing.mode.value} needs git 2.38 or newer (`git merge-tree"
+                            " --write-tree`)", "upgrade git, or land with --rebase") from exc
         if exc.exit_code != 1:
             raise
         files = [name for name in exc.stdout.split("\0")[1:] if name]

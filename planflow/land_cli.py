@@ -90,7 +90,7 @@ def _land(args: argparse.Namespace, repo: Repository, status: RunStatus, err: Co
                         f" (`planflow status {status.run_id}` shows what is left)")
     if not status.stack:
         raise LandError(f"run {status.run_id} stacked no branch", "there is nothing to land")
-    target = args.onto or status.base_branch
+    target = (args.onto or status.base_branch or "").removeprefix("refs/heads/")
     if not target:
         raise LandError(f"run {status.run_id} did not record the branch it started from (a detached"
                         " HEAD, or an older planflow)", "name the branch to land on: --onto BRANCH")

@@ -70,6 +70,14 @@ def stacked_run(root: Path, status: str = "completed") -> tuple[Path, list[str]]
     return repo, branches
 
 
+def moved_target(root: Path, name: str, text: str) -> tuple[Path, list[str], str, list[str]]:
+    """``stacked_run`` whose ``main`` then gains a commit writing ``name``: (repo, branches,
+    that commit, the branches' tips)."""
+    repo, branches = stacked_run(root)
+    moved = commit_file(repo, "main", name, text, f"{name} changed on main")
+    return repo, branches, moved, [git(repo, "rev-parse", branch) for branch in branches]
+
+
 def snapshot(repo: Path) -> dict[str, bytes]:
     """The main checkout's HEAD, index and every file outside ``.git`` and ``.worktrees``."""
     files = {".git/HEAD": (repo / ".git" / "HEAD").read_bytes(),

@@ -12,8 +12,8 @@ import pytest
 
 from gitops.repo import open_repository
 from gitops.runlock import hold_run_lock
-from landing import (GH_BODY, GS_BODY, RUN, TASKS, calls, commit_file, land, snapshot, stacked_run,
-                     stand_in)
+from landing import (GH_BODY, GS_BODY, RUN, TASKS, calls, commit_file, land, moved_target, snapshot,
+                     stacked_run, stand_in)
 from planflow.cli import main
 from planning.status import read_status, status_path
 from runs import git, make_repo, run_cli, write_plan
@@ -44,9 +44,7 @@ def test_fast_forward_with_dry_run_first_leaves_the_checkout_untouched(tmp_path,
 
 @pytest.mark.parametrize("mode", ["squash", "merge", "rebase"])
 def test_each_mode_lands_on_a_target_that_moved(tmp_path, capsys, mode):
-    repo, branches = stacked_run(tmp_path)
-    moved = commit_file(repo, "main", "hotfix.txt", "fix\n", "hotfix on main")
-    old_tips = [git(repo, "rev-parse", b) for b in branches]
+    repo, branches, moved, old_tips = moved_target(tmp_path, "hotfix.txt", "fix\n")
     before = snapshot(repo)
 
     code, _, err = land(capsys, repo)
@@ -81,9 +79,7 @@ def test_each_mode_lands_on_a_target_that_moved(tmp_path, capsys, mode):
 
 @pytest.mark.parametrize("mode", ["squash", "merge", "rebase"])
 def test_a_conflict_with_the_target_moves_nothing_and_says_how_to_settle_it(tmp_path, capsys, mode):
-    repo, branches = stacked_run(tmp_path)
-    moved = commit_file(repo, "main", "check.txt", "someone else's checker\n", "conflicting change")
-    tips = [git(repo, "rev-parse", b) for b in branches]
+    repo, branches, moved, tips = moved_target(tmp_path, "check.txt", "someone else's checker\n")
     before = snapshot(repo)
 
     for extra in (["--dry-run"], []):

@@ -235,3 +235,17 @@ def test_coverage_table_lists_requirement_task_and_branch(tmp_path):
     assert "| FR-002 Say goodbye | 1.1 | `abc123-task-1-1-greeting` |" in table
     assert "| FR-002 Say goodbye | 1.2 | `abc123-task-1-2-bye` |" in table
     assert "| FR-003 Log each greeting | - | - |" in table and "| ~~NFR-003~~ (retired) | - | - |" in table
+
+
+def test_an_agent_written_plan_must_trace_every_requirement(tmp_path):
+    from planning.authoring import plan_issues
+
+    (tmp_path / "spec.md").write_text("- **FR-001**: greet\n- **FR-002**: say goodbye\n")
+    plan = tmp_path / "plan.md"
+    plan.write_text(plan_md(task(1, "Greeting", "Greet by name.")))
+    assert [i.code for i in plan_issues(load_plan(plan))] == ["requirements-not-traced"]
+    plan.write_text(plan_md(task(1, "Greeting", "Implements FR-001.")))
+    [issue] = plan_issues(load_plan(plan))
+    assert (issue.code, issue.severity, issue.line) == ("uncovered-requirement", "error", 2)
+    plan.write_text(plan_md(task(1, "Greeting", "Implements FR-001.") + task(2, "Bye", "FR-002")))
+    assert plan_issues(load_plan(plan)) == []
