@@ -24,6 +24,7 @@ refuses rather than overwrite an untracked file.
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from pathlib import Path
 
@@ -166,6 +167,15 @@ def push_branches(repo: Repository, remote: str, branches: list[str], force: boo
     with repo.lock():
         run_git(repo.root, f"push to {remote}", *AUTOMATION_CONFIG, "push", "--quiet",
                 "--end-of-options", remote, *refspecs)
+
+
+def require_remote(repo: Repository, remote: str) -> None:
+    """LandError unless ``remote`` is a configured remote, an existing path, or a URL."""
+    names = run_git(repo.root, "list remotes", "remote").splitlines()
+    if remote in names or Path(remote).expanduser().exists() or re.match(r"^[\w+.-]+://|^[^/]+@[^/]+:", remote):
+        return
+    raise LandError(f"there is no remote {remote} (remotes: {', '.join(names) or 'none'})",
+                    f"add it (git remote add {remote} URL) or name another with --push REMOTE")
 
 
 def stack_subjects(repo: Repository, old: str, tip: str) -> list[str]:

@@ -24,7 +24,7 @@ from rich.console import Console
 from gitops.clean import known_runs
 from gitops.errors import GitError
 from gitops.land import (LandError, Landing, LandMode, apply_landing, plan_landing, push_branches,
-                         stack_subjects)
+                         require_remote, stack_subjects)
 from gitops.repo import Repository
 from gitops.runlock import RunInProgress, hold_run_lock
 from gitops.stack import StackEntry
@@ -98,6 +98,8 @@ def _land(args: argparse.Namespace, repo: Repository, status: RunStatus, err: Co
     plan = _plan(status)
     if args.pr:
         return _pull_requests(args, repo, status, plan, target, entries, err)
+    if args.push:
+        require_remote(repo, args.push)
     record = status_path(repo.state_dir, status.run_id).with_name("land.json")
     landing = _recorded(repo, record, target, entries[-1].tip) or plan_landing(
         repo, target, entries, args.mode, _title(args.mode, status, plan, target),
@@ -157,6 +159,7 @@ def _pull_requests(args: argparse.Namespace, repo: Repository, status: RunStatus
     remote = args.push or "origin"
     log_dir = status_path(repo.state_dir, status.run_id).with_name("logs") / "land"
     tool, executable = forge_tool(log_dir)
+    require_remote(repo, remote)
     drafts = pull_request_drafts(repo, status, plan, target, entries)
     if args.dry_run:
         err.print(f"would push {', '.join(e.branch for e in entries)} to {remote}, then with {tool}:")

@@ -155,6 +155,8 @@ def test_push_sends_the_landed_branch_to_a_bare_remote(tmp_path, capsys):
     git(repo, "push", "-q", str(remote), "main")
     before = snapshot(repo)
 
+    code, _, err = land(capsys, repo, "--push", "orign")
+    assert code == 2 and "there is no remote orign" in err and git(repo, "rev-parse", "main") != git(repo, "rev-parse", branches[-1])
     code, report, err = land(capsys, repo, "--push", str(remote), "--dry-run")
     assert code == 0 and "would push main to" in err
     assert git(remote, "rev-parse", "main") != git(repo, "rev-parse", branches[-1])
@@ -249,6 +251,12 @@ def test_pr_without_gh_or_git_spice_says_what_to_install(tmp_path, capsys, forge
     code, _, err = land(capsys, repo, "--pr")
     assert code == 2 and "neither gh nor git-spice is installed" in err
     assert "https://cli.github.com" in err and "git-spice" in err
+    stand_in(forge_path, "gh", GH_BODY.format(auth_exit=1), tmp_path / "gh.log")
+    code, _, err = land(capsys, repo, "--pr", "--dry-run")
+    assert code == 2 and "gh is installed but not logged in" in err and "gh auth login" in err
+    stand_in(forge_path, "gh", GH_BODY.format(auth_exit=0), tmp_path / "gh.log")
+    code, _, err = land(capsys, repo, "--pr")
+    assert code == 2 and "there is no remote origin" in err
     assert land(capsys, repo, "--pr", "--squash")[0] == 2
 
 
