@@ -69,7 +69,12 @@ def cmd_land(args: argparse.Namespace, repo: Repository, err: Console) -> int:
             raise LandError(f"no run {args.run_id} in {repo.root}",
                             f"name a run of this repository (known: {', '.join(known_runs(repo)) or 'none'})")
         with hold_run_lock(repo.state_dir, args.run_id):
-            return _land(args, repo, read_status(path), err)
+            try:
+                status = read_status(path)
+            except ValueError as exc:
+                raise LandError(f"the status of run {args.run_id} ({path}) cannot be read: {exc}",
+                                "run the plan again to rewrite it") from exc
+            return _land(args, repo, status, err)
     except RunInProgress as exc:
         err.print(f"error: {exc}")
         return 4

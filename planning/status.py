@@ -155,6 +155,8 @@ class RunStatus(BaseModel):
             "conflict": self.conflict,
             "stack": self.stack,
             "plan": self.plan,
+            "base": self.base,
+            "base_branch": self.base_branch,
             "tasks": [t.model_dump(mode="json") for t in self.tasks],
             "reviews": [r.model_dump(mode="json") for r in self.reviews],
             "totals": self.totals(),

@@ -300,7 +300,8 @@ def test_a_stack_from_a_real_run_lands_pushes_and_opens_pull_requests(tmp_path, 
     code, status, err = run_cli(capsys, str(plan), "--repo", str(repo))
     assert code == 0, err
     branches = status["stack"]
-    assert len(branches) == 3 and read_status(status_path(repo / ".git" / "planflow", REAL_RUN)).base_branch == "main"
+    assert len(branches) == 3 and status["base_branch"] == "main"
+    assert status["base"] == git(repo, "rev-parse", "main")
     artifact = Artifact.get(f"planflow-{REAL_RUN}-plan")
     assert "## Requirements (4 of 4 cited, from `spec.md`)" in artifact.data
     assert f"| FR-002 The system MUST count lines | 2 | `{branches[1]}` |" in artifact.data
