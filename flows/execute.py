@@ -78,6 +78,7 @@ def execute_plan(params: ExecuteParams) -> dict | State:
                      "starting the run")
         repo.sweep_worktrees(f"{ctx.run_id}-")
         status = RunStatus.for_plan(plan, ctx.run_id, base, flow_run_id=str(runtime.flow_run.id))
+        status.base_branch = _base_branch(repo, params.base)
         store = register_store(StatusStore(ctx.status_path, status))
         reserve = DiskReserve(ctx.status_path.with_name(".disk-reserve"))
         try:
@@ -196,6 +197,14 @@ def _finish_completed(store: StatusStore, base: str, tip: str) -> dict:
                  output=f"{len(store.status.stack)} branches stacked on {base[:10]}; tip {tip[:10]}")
     publish_tasks(store.status)
     return store.status.public()
+
+
+def _base_branch(repo: Repository, base: str | None) -> str | None:
+    """The branch a run starts from: ``base`` when it names a local branch, else the branch
+    checked out in the main checkout (None when its HEAD is detached)."""
+    if base and repo.resolve(f"refs/heads/{base.removeprefix('refs/heads/')}"):
+        return base.removeprefix("refs/heads/")
+    return repo.head_branch()
 
 
 def _context(params: ExecuteParams, plan: Plan, root: Path, state_dir: Path) -> RunContext:
