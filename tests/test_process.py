@@ -117,7 +117,7 @@ def test_timeout_kills_the_process_group_and_keeps_partial_output(tmp_path: Path
     assert outcome.timed_out is True
     assert outcome.exit_code is None
     assert outcome.output_tail == "before\n"
-    assert 0.5 <= outcome.duration_s < 2.0
+    assert 0.5 <= outcome.duration_s < 5.0  # (the reaper's start, on a busy machine)
     assert wait_gone(child)
 
 
@@ -131,7 +131,7 @@ def test_timeout_sigkills_what_ignores_sigterm(tmp_path: Path) -> None:
     )
     assert outcome.timed_out is True
     assert outcome.output_tail == "before\n"
-    assert 0.6 <= outcome.duration_s < 2.0
+    assert 0.6 <= outcome.duration_s < 5.0
     assert wait_gone(child)
 
 
@@ -139,7 +139,7 @@ def test_background_processes_left_behind_are_killed(tmp_path: Path) -> None:
     child = sleeper()
     outcome = run(tmp_path, f"sleep {child} & exit 0")
     assert outcome.exit_code == 0
-    assert outcome.duration_s < 2.0
+    assert outcome.duration_s < 5.0
     assert wait_gone(child)
     assert len(outcome.leftovers) == 1  # reported (as `sleep`, or as bash before its exec)
 
