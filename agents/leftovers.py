@@ -5,7 +5,8 @@
 token per run, ``AgentRequest.marker``); the environment is inherited by everything it starts,
 so after the agent ends, any process whose ``/proc/<pid>/environ`` still holds the token is a
 leftover. Linux only (elsewhere nothing is found). A process that clears its own environment
-escapes this check.
+escapes this check; the reaper and the agent's PID namespace catch it (``agents.contain``),
+this is the second line.
 
 The token starts with a key of the agent's worktree (``worktree_key``), so the agents of a run
 that was killed itself (``kill -9`` of planflow: the agents live in their own sessions and go
