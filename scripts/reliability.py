@@ -70,20 +70,22 @@ def crash_figures(work: Path, env: dict[str, str]) -> dict:
     return totals
 
 
-def random_figures(work: Path, env: dict[str, str], kills: int) -> dict:
-    """``kills`` random kills, half per schedule (``dag``, ``phases``), each within the length
+def random_figures(work: Path, env: dict[str, str], kills: int,
+                   schedules: tuple[str, ...] = ("dag", "phases")) -> dict:
+    """``kills`` random kills, shared evenly by ``schedules``, each within the length
     of an unkilled run of that schedule; a run that finished before its kill does not count and
     is drawn again (at most ``kills`` times). Prints a line each; returns the totals."""
     totals = {"kills": 0, "resumed": 0, "lost_commits": 0, "landed": 0, "repeated_calls": 0,
               "blocked": 0, "orphaned_processes": 0, "orphans_salvaged": 0, "orphans": 0}
-    for number, schedule in enumerate(["dag", "phases"]):
+    for number, schedule in enumerate(schedules):
         plain = Scenario(work / f"plain-{schedule}", env, TWELVE_TASKS, agent=RANDOM_AGENT,
                          options=("--schedule", schedule))
         started = time.monotonic()
         code, err = plain.run()
         length = time.monotonic() - started
         print(f"unkilled run, --schedule {schedule}: exit {code}, {length:.1f} s", flush=True)
-        wanted, seed = kills // 2 + (kills % 2 if number else 0), 1000 * number
+        wanted = kills // len(schedules) + (kills % len(schedules) if number == len(schedules) - 1 else 0)
+        seed = 1000 * number
         done = 0
         while done < wanted and seed < 1000 * number + 2 * wanted:
             figures = random_crash_and_resume(work / f"random-{schedule}-{seed}", env, schedule,
@@ -106,6 +108,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=40, help="random kills (default: 40)")
     parser.add_argument("--only", choices=["random"], help="run only the random kills")
+    parser.add_argument("--schedules", default="dag,phases",
+                        help="schedules of the random kills, comma-separated (default: dag,phases)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="planflow-reliability-"))
     os.environ.update(PREFECT_HOME=str(work / "prefect"), PLANFLOW_RESULTS_DIR=str(work / "results"),
@@ -124,7 +128,7 @@ def main() -> int:
             print("three-runs:", json.dumps(concurrent), flush=True)
             crash = crash_figures(work, env)
             print("crash totals:", json.dumps(crash), flush=True)
-        randomly = random_figures(work, env, args.kills)
+        randomly = random_figures(work, env, args.kills, tuple(args.schedules.split(",")))
         print("random kill totals:", json.dumps(randomly), flush=True)
     print(f"{randomly['kills']} random kills: lost commits {randomly['lost_commits']}, repeated agent"
           f" calls {randomly['repeated_calls']}, blocked re-runs {randomly['blocked']}, orphaned"
