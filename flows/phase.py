@@ -141,8 +141,8 @@ def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> Task
         return None
     if not state.is_completed():
         store.update_task(task.id, state=TaskState.failed, error=str(outcome))
-        full = disk_full(outcome, ctx.repo, f"running task {task.id}") if isinstance(outcome, BaseException) else None
-        if full is not None:
+        if isinstance(outcome, BaseException) and (full := disk_full(outcome, ctx.repo,
+                                                                     f"running task {task.id}")):
             raise full
         return None
     store.update_task(
