@@ -124,7 +124,7 @@ def test_non_zero_exit_is_failed_with_the_output_tail(tmp_path: Path) -> None:
 
 
 def test_timeout_is_reported(tmp_path: Path) -> None:
-    request = make_request(tmp_path, make_task(run="echo started; sleep 9999"), timeout_s=0.3)
+    request = make_request(tmp_path, make_task(run="echo started; sleep 9999"), timeout_s=2.0)  # room for the reaper to start
     result = run_agent(ShellAgent(), request)
     assert result.status == "timeout"
     assert result.exit_code is None
