@@ -124,7 +124,8 @@ def test_non_zero_exit_is_failed_with_the_output_tail(tmp_path: Path) -> None:
 
 
 def test_timeout_is_reported(tmp_path: Path) -> None:
-    request = make_request(tmp_path, make_task(run="echo started; sleep 9999"), timeout_s=2.0)  # room for the reaper to start
+    # 2 s: room for the reaper to start on a busy machine before the command echoes
+    request = make_request(tmp_path, make_task(run="echo started; sleep 9999"), timeout_s=2.0)
     result = run_agent(ShellAgent(), request)
     assert result.status == "timeout"
     assert result.exit_code is None
