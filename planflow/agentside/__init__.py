@@ -5,6 +5,7 @@ own slash-command files and MCP configuration entries).
     cli.py       the two subcommands
     server.py    the MCP server: tools, the run-status resource, errors as tool errors
     confine.py   tool arguments' paths, kept inside the server's repository
+    jobs.py      the runs the tools start: command line and flow parameters from one model
     launch.py    starting a run: the ``execute-plan`` (or authoring) deployment, else a
                  detached local ``planflow`` process; the launch record
     watch.py     a started run's status and its cancellation

@@ -33,9 +33,6 @@ def _common_flags(params: BaseModel) -> list[str]:
 def execute_job(params, strict: bool) -> Job:
     """The ``execute-plan`` run of ``params`` (an ``ExecuteParams`` with ``run_id`` set and an
     absolute ``plan_path``); ``strict``: file conflicts are errors."""
-    from flows.context import ExecuteParams
-
-    assert isinstance(params, ExecuteParams) and params.run_id
     argv = ["run", *_common_flags(params), "--max-parallel", str(params.max_parallel)]
     argv += ["--schedule", params.schedule.value] if params.schedule else []
     argv += [] if params.quality_gates else ["--no-gates"]
