@@ -21,7 +21,7 @@ from flows.phase import phase_limit, run_phase
 from flows.report import publish_plan, publish_tasks
 from flows.review import ReviewOutcome, review_enabled, review_stack
 from gitops.locks import clear_stale_locks
-from gitops.repo import open_repository
+from gitops.repo import Repository, open_repository
 from gitops.runlock import hold_run_lock
 from planning.errors import PlanError
 from planning.loader import load_plan
@@ -67,6 +67,7 @@ def execute_plan(params: ExecuteParams) -> dict | State:
         repo.sweep_worktrees(f"{ctx.run_id}-")
         base = repo.require_commit(params.base) if params.base else repo.head_sha()
         status = RunStatus.for_plan(plan, ctx.run_id, base)
+        status.base_branch = _base_branch(repo, params.base)
         store = register_store(StatusStore(ctx.status_path, status))
         for task_id, reason in runnable(plan)[1].items():
             store.update_task(task_id, state=TaskState.skipped, reason=reason)
@@ -157,6 +158,14 @@ def _finish_completed(store: StatusStore, base: str, tip: str) -> dict:
                  output=f"{len(store.status.stack)} branches stacked on {base[:10]}; tip {tip[:10]}")
     publish_tasks(store.status)
     return store.status.public()
+
+
+def _base_branch(repo: Repository, base: str | None) -> str | None:
+    """The branch a run starts from: ``base`` when it names a local branch, else the branch
+    checked out in the main checkout (None when its HEAD is detached)."""
+    if base and repo.resolve(f"refs/heads/{base.removeprefix('refs/heads/')}"):
+        return base.removeprefix("refs/heads/")
+    return repo.head_branch()
 
 
 def _context(params: ExecuteParams, plan: Plan, root: Path, state_dir: Path) -> RunContext:

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from gitops.names import branch_name
 from planning.models import Plan
 from planning.schedule import build_schedule, summary_markdown
 from planning.status import RunStatus
+from planning.tracing import coverage_markdown, trace_plan
 
 
 def publish_plan(plan: Plan, run_id: str, max_parallel: int = 4) -> None:
     """A markdown artifact ``planflow-{run_id}-plan``: the execution summary for
-    ``max_parallel`` agents (estimates, critical path, skipped tasks), then phases and tasks."""
+    ``max_parallel`` agents (estimates, critical path, skipped tasks), then phases and tasks,
+    then, when the plan's spec declares requirements, each requirement with the tasks citing
+    it and their branches."""
     lines = [f"# {plan.name} (run {run_id})", "", summary_markdown(build_schedule(plan, max_parallel))]
     for phase in plan.phases:
         lines += [f"## {phase.label}: {phase.name}", "", "| task | title | depends on | files |",
@@ -22,6 +26,9 @@ def publish_plan(plan: Plan, run_id: str, max_parallel: int = 4) -> None:
             files = ", ".join(f"`{f}`" for f in task.files) or "-"
             lines.append(f"| {task.id} | {task.title} | {deps} | {files} |")
         lines.append("")
+    trace = trace_plan(plan)
+    if trace is not None:
+        lines.append(coverage_markdown(trace, {t.id: branch_name(run_id, t) for t in plan.tasks()}))
     create_markdown_artifact("\n".join(lines), key=f"planflow-{run_id}-plan",
                              description=f"Plan of run {run_id}")
 

@@ -109,6 +109,11 @@ class Repository:
         """The commit the main work tree's HEAD points at. Raises ``GitError``."""
         return self._git("read HEAD", "rev-parse", "--verify", "HEAD^{commit}")
 
+    def head_branch(self) -> str | None:
+        """The branch checked out in the main work tree, or None when its HEAD is detached."""
+        head = self._worktrees(self.root)[0][1]
+        return head.removeprefix("refs/heads/") if head and head.startswith("refs/heads/") else None
+
     def resolve(self, ref: str) -> str | None:
         """The commit sha ``ref`` (branch, tag, sha, ``HEAD~2``...) names, or None when it names
         no commit. Raises ``GitError`` when git fails otherwise."""

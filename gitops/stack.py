@@ -35,6 +35,17 @@ class Commit(NamedTuple):
 def stack_branches(repo: Repository, base: str, entries: list[StackEntry], scratch: Path) -> list[str]:
     """Implementation of ``Repository.stack`` (see there); ``scratch`` is an absolute path."""
     with repo.lock():
+        new_tips = restacked_tips(repo, base, entries, scratch)
+        for entry, new_tip in zip(entries, new_tips):
+            repo.set_branch(entry.branch, new_tip)
+        return new_tips
+
+
+def restacked_tips(repo: Repository, base: str, entries: list[StackEntry], scratch: Path) -> list[str]:
+    """The tips ``Repository.stack`` would give the entries' branches, without moving any:
+    the commits are made in the scratch worktree at ``scratch`` (absolute; removed after).
+    Raises like ``Repository.stack``."""
+    with repo.lock():
         for entry in entries:
             holder = repo.branch_worktree(entry.branch)
             if holder is not None:
@@ -66,8 +77,6 @@ def stack_branches(repo: Repository, base: str, entries: list[StackEntry], scrat
         finally:
             if scratch_made:
                 run_git(repo.root, "remove stacking worktree", "worktree", "remove", "--force", str(scratch))
-        for entry, new_tip in zip(entries, new_tips):
-            repo.set_branch(entry.branch, new_tip)
         return new_tips
 
 

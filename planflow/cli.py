@@ -25,6 +25,7 @@ from planflow.agentside.cli import COMMANDS as AGENTSIDE_COMMANDS
 from planflow.agentside.cli import add_agentside_commands, run_agentside
 from planflow.prefect_env import prepare_prefect, run_flow_state
 from planflow.clean_cli import add_clean_command, cmd_clean, human_bytes, worktrees_disk
+from planflow.land_cli import add_land_command, cmd_land
 from planflow.review_cli import add_review_options, review_params
 from planning.errors import Issue, PlanError
 from planning.loader import load_plan
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_authoring_commands(sub)
     add_clean_command(sub)
     add_agentside_commands(sub)
+    add_land_command(sub)
     return parser
 
 
@@ -105,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_clean(args, open_repo(args.repo), err)
         if args.command in AGENTSIDE_COMMANDS:
             return run_agentside(args, err)
+        if args.command == "land":
+            return cmd_land(args, open_repo(args.repo), err)
         if args.command in AUTHORING_COMMANDS:
             return run_authoring(args, err, state_dir(args.repo))
         plan = load_checked(args.plan, args.plan_format, args.strict, args.serialize_conflicts)
@@ -143,7 +147,8 @@ def state_dir(repo: Path) -> Path:
 
 def _plan_checks(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
-                        help="two tasks that may run at the same time declaring one file is an error")
+                        help="two tasks that may run at the same time declaring one file is an"
+                             " error, and so is a spec requirement no task cites")
     parser.add_argument("--serialize-conflicts", action="store_true",
                         help="make such tasks run one after the other (adds a dependency)")
 

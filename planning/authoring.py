@@ -99,11 +99,13 @@ def spec_findings(text: str, conventions: list[str]) -> list[str]:
 
 
 def plan_issues(plan: Plan) -> list[Issue]:
-    """The errors of an agent-written plan: ``validate_plan`` with file conflicts as errors,
-    ``no-files`` as an error, and ``vague-file`` for a file that is not one explicit file
-    (a glob or a folder; paths outside the repository are ``validate_plan``'s own errors).
-    Warnings are left out. Never raises."""
-    issues = [issue.model_copy(update={"severity": "error"}) if issue.code == "no-files" else issue
+    """The errors of an agent-written plan: ``validate_plan`` with file conflicts and
+    requirement findings as errors, ``no-files`` and ``requirements-not-traced`` (the spec
+    numbers requirements, no task cites one) as errors, and ``vague-file`` for a file that is
+    not one explicit file (a glob or a folder; paths outside the repository are
+    ``validate_plan``'s own errors). Warnings are left out. Never raises."""
+    issues = [issue.model_copy(update={"severity": "error"})
+              if issue.code in ("no-files", "requirements-not-traced") else issue
               for issue in validate_plan(plan, strict=True)]
     for task in plan.tasks():
         for path in task.files:

@@ -82,14 +82,17 @@ class ReviewUsage(BaseModel):
 
 class RunStatus(BaseModel):
     """A whole run. ``status``: running, completed or failed; ``phase``: the current phase label;
-    ``stack``: the stacked branches in order, base first; times are UNIX seconds. ``stopped``:
-    the run's cost passed ``--budget-usd`` and no new task was started (``output`` says so)."""
+    ``base``: the commit the stack starts from; ``base_branch``: the branch the run started from
+    (``planflow land``'s default target; None on a detached HEAD); ``stack``: the stacked
+    branches in order, base first; times are UNIX seconds. ``stopped``: the run's cost passed
+    ``--budget-usd`` and no new task was started (``output`` says so)."""
 
     run_id: str
     plan: str
     status: Literal["running", "completed", "failed", "stopped"] = "running"
     phase: str | None = None
     base: str | None = None
+    base_branch: str | None = None
     output: str = ""
     conflict: str | None = None
     stack: list[str] = Field(default_factory=list)
@@ -152,6 +155,8 @@ class RunStatus(BaseModel):
             "conflict": self.conflict,
             "stack": self.stack,
             "plan": self.plan,
+            "base": self.base,
+            "base_branch": self.base_branch,
             "tasks": [t.model_dump(mode="json") for t in self.tasks],
             "reviews": [r.model_dump(mode="json") for r in self.reviews],
             "totals": self.totals(),

@@ -4,8 +4,9 @@ Errors: ``duplicate-task-id``, ``unknown-dependency``, ``self-dependency``,
 ``forward-dependency`` (a dependency on a task in a later phase), ``dependency-cycle``, ``empty-phase``, ``task-too-large`` (size XL or more
 than 8 hours), and the hostile-input rules of ``planning.safety`` (``unsafe-task-id``,
 ``unsafe-file-path``...). Warnings: ``no-files``, ``file-conflict`` (two tasks that may run at the same
-time declare the same file; an error with ``strict``), ``blocked-without-reason``, and what
-the parser reported (``Plan.parse_warnings``).
+time declare the same file; an error with ``strict``), ``blocked-without-reason``, what
+the parser reported (``Plan.parse_warnings``), and the requirements tracing of
+``planning.tracing`` (``uncovered-requirement``, ``unknown-requirement``; errors with ``strict``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from planning.conflicts import file_conflicts
 from planning.errors import Issue, PlanValidationError
 from planning.models import XL_HOURS, Plan, PlanTask, Size
 from planning.safety import safety_issues
+from planning.tracing import requirement_issues
 
 
 def validate_plan(plan: Plan, strict: bool = False) -> list[Issue]:
     """All findings for ``plan``, errors first, each in plan order; never raises.
 
-    ``strict`` makes file conflicts errors instead of warnings.
+    ``strict`` makes file conflicts and requirement findings errors instead of warnings.
     """
     issues = (
         safety_issues(plan) + _empty_phases(plan) + _duplicates(plan) + _dependency_issues(plan)
@@ -28,6 +30,7 @@ def validate_plan(plan: Plan, strict: bool = False) -> list[Issue]:
     if not issues:
         issues += _conflicts(plan, strict)
     issues += _missing_files(plan) + _blocked(plan) + list(plan.parse_warnings)
+    issues += requirement_issues(plan, strict)
     return sorted(issues, key=lambda issue: issue.severity != "error")
 
 
