@@ -17,7 +17,7 @@ from rich.console import Console
 
 from agents.base import AgentConfigError
 from gitops.runlock import RunInProgress
-from planflow.prefect_env import prepare_prefect
+from planflow.prefect_env import prepare_prefect, run_flow_state
 from planning.authoring import folder_run_id, new_run_id
 from planning.errors import PlanError
 from planning.status import status_path
@@ -87,7 +87,7 @@ def run_authoring(args: argparse.Namespace, err: Console, state_dir: Path) -> in
     path = status_path(state_dir, agent["run_id"])
     err.print(f"planflow: run {agent['run_id']}: {args.command}")
     with ProgressDisplay(path, err):
-        state = flow(params, return_state=True)
+        state = run_flow_state(flow, params)
     result = state.result(raise_on_failure=False)
     if not state.is_completed():
         err.print(f"error: {result if isinstance(result, BaseException) else state.message}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -21,7 +22,9 @@ from rich.console import Console
 from gitops.repo import Repository, open_repository
 from planflow.authoring_cli import COMMANDS as AUTHORING_COMMANDS
 from planflow.authoring_cli import add_authoring_commands, run_authoring
-from planflow.prefect_env import prepare_prefect
+from planflow.agentside.cli import COMMANDS as AGENTSIDE_COMMANDS
+from planflow.agentside.cli import add_agentside_commands, run_agentside
+from planflow.prefect_env import prepare_prefect, run_flow_state
 from planflow.redacted_io import redacted_streams
 from planflow.clean_cli import add_clean_command, cmd_clean, human_bytes, worktrees_disk
 from planflow.land_cli import add_land_command, cmd_land
@@ -89,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="the status JSON on stdout")
     add_authoring_commands(sub)
     add_clean_command(sub)
+    add_agentside_commands(sub)
     add_land_command(sub)
     return parser
 
@@ -109,6 +113,8 @@ def _main(argv: list[str] | None) -> int:
             return cmd_validate(args)
         if args.command == "clean":
             return cmd_clean(args, open_repo(args.repo), err)
+        if args.command in AGENTSIDE_COMMANDS:
+            return run_agentside(args, err)
         if args.command == "land":
             return cmd_land(args, open_repo(args.repo), err)
         if args.command in AUTHORING_COMMANDS:
@@ -121,8 +127,13 @@ def _main(argv: list[str] | None) -> int:
         err.print(f"error: {exc}")
         return 2
     except ValidationError as exc:
-        err.print("error: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+        err.print(f"error: {validation_message(exc)}")
         return 2
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A pydantic error as one line: each problem's message, ``; ``-separated."""
+    return "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
 
 
 class NotARepository(Exception):
@@ -151,56 +162,78 @@ def _plan_checks(parser: argparse.ArgumentParser) -> None:
 
 
 def load_checked(path: Path, plan_format: str | None, strict: bool = False,
-                 serialize: bool = False) -> Plan:
-    """Load and validate a plan (``serialize``: after serializing file conflicts); print
-    warnings to stderr; PlanError on errors (``strict``: file conflicts are errors)."""
+                 serialize: bool = False, warn: Callable[[str], object] | None = None) -> Plan:
+    """Load and validate a plan (``serialize``: after serializing file conflicts); pass each
+    warning's text to ``warn`` (default: print it on stderr); PlanError on errors (``strict``:
+    file conflicts are errors)."""
     plan = load_plan(path, plan_format)
     if serialize and not [i for i in validate_plan(plan) if i.severity == "error"]:
         plan = serialize_conflicts(plan)
     for warning in check_plan(plan, strict):
-        err.print(str(warning))
+        (warn or err.print)(str(warning))
     return plan
+
+
+def validation_report(path: Path, plan_format: str | None = None, strict: bool = False,
+                      serialize: bool = False) -> dict:
+    """What ``planflow validate --json`` prints: ``file``, ``valid``, ``phases`` and ``tasks``
+    (None when the plan cannot be read), ``errors`` and ``warnings`` (each an ``Issue`` as JSON:
+    ``code``, ``message``, ``file``, ``line``, ``fix``) and ``lines``, each finding as
+    ``file:line: severity: message (fix: ...)``. An unreadable plan is one error finding."""
+    try:
+        plan = load_plan(path, plan_format)
+        if serialize and not any(i.severity == "error" for i in validate_plan(plan)):
+            plan = serialize_conflicts(plan)
+        issues = validate_plan(plan, strict)
+    except PlanError as exc:
+        plan, issues = None, [Issue(code=exc.code, message=exc.message, file=exc.file,
+                                    line=exc.line, fix=exc.fix)]
+    errors = [issue for issue in issues if issue.severity == "error"]
+    summary = f"{len(plan.phases)} phases, {len(plan.tasks())} tasks" if plan else "unreadable"
+    return {
+        "file": str(path), "valid": not errors,
+        "phases": len(plan.phases) if plan else None,
+        "tasks": len(plan.tasks()) if plan else None,
+        "errors": [i.model_dump(mode="json") for i in errors],
+        "warnings": [i.model_dump(mode="json") for i in issues if i.severity == "warning"],
+        "lines": [str(issue) for issue in issues] + [
+            f"{path}: {'invalid' if errors else 'valid'} ({summary}; {len(errors)} errors,"
+            f" {len(issues) - len(errors)} warnings)"],
+    }
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Print a plan's errors and warnings (stderr, or JSON on stdout); 0 when it has no
     errors, 1 otherwise."""
-    try:
-        plan = load_plan(args.plan, args.plan_format)
-        if args.serialize_conflicts and not any(i.severity == "error" for i in validate_plan(plan)):
-            plan = serialize_conflicts(plan)
-        issues = validate_plan(plan, args.strict)
-    except PlanError as exc:
-        plan, issues = None, [Issue(code=exc.code, message=exc.message, file=exc.file,
-                                    line=exc.line, fix=exc.fix)]
-    errors = [issue for issue in issues if issue.severity == "error"]
+    report = validation_report(args.plan, args.plan_format, args.strict, args.serialize_conflicts)
+    lines = report.pop("lines")
     if args.json:
-        print(json.dumps({
-            "file": str(args.plan), "valid": not errors,
-            "phases": len(plan.phases) if plan else None,
-            "tasks": len(plan.tasks()) if plan else None,
-            "errors": [i.model_dump(mode="json") for i in errors],
-            "warnings": [i.model_dump(mode="json") for i in issues if i.severity == "warning"],
-        }, indent=2))
+        print(json.dumps(report, indent=2))
     else:
-        for issue in issues:
-            err.print(str(issue))
-        summary = f"{len(plan.phases)} phases, {len(plan.tasks())} tasks" if plan else "unreadable"
-        err.print(f"{args.plan}: {'invalid' if errors else 'valid'} ({summary}; "
-                  f"{len(errors)} errors, {len(issues) - len(errors)} warnings)")
-    return 1 if errors else 0
+        for line in lines:
+            err.print(line)
+    return 0 if report["valid"] else 1
+
+
+def schedule_report(plan: Plan, max_parallel: int, schedule: str | None = None) -> dict:
+    """What ``planflow run --dry-run --json`` prints: the ``Schedule`` as JSON (phases, waves,
+    critical path, hours) plus ``schedule`` (the mode the run would use: ``schedule`` when
+    given, else the plan's default) and ``dag_hours`` (the estimate with ``dag``)."""
+    return {**build_schedule(plan, max_parallel).model_dump(mode="json"),
+            "schedule": schedule or default_mode(plan).value,
+            "dag_hours": dag_hours(plan, max_parallel)}
 
 
 def cmd_dry_run(args: argparse.Namespace, plan: Plan) -> int:
     """Print the schedule on stdout: a table and the execution summary, or ``--json``, or
     ``--mermaid``; with the schedule mode the run would use and its estimate with ``dag``."""
+    if args.json:
+        print(json.dumps(schedule_report(plan, args.max_parallel, args.schedule), indent=2))
+        return 0
     schedule = build_schedule(plan, args.max_parallel)
     mode = args.schedule or default_mode(plan).value
     dag = dag_hours(plan, args.max_parallel)
-    if args.json:
-        print(json.dumps({**schedule.model_dump(mode="json"), "schedule": mode, "dag_hours": dag},
-                         indent=2))
-    elif args.mermaid:
+    if args.mermaid:
         print(render_mermaid(plan), end="")
     else:
         from planflow.schedule_view import print_schedule
@@ -244,7 +277,7 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
     path = status_path(state_dir(args.repo), run_id)
     err.print(f"planflow: run {run_id} of {args.plan} ({len(plan.tasks())} tasks)")
     with ProgressDisplay(path, err):
-        state = execute_plan(params, return_state=True)
+        state = run_flow_state(execute_plan, params)
     status = own_status(path, run_id, state)
     error = run_error(state)
     if status is None:  # the run wrote no final status: what ended it is the result
@@ -264,17 +297,33 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
     return 0 if status.status == "completed" else 1
 
 
+def unknown_run(run_id: str, repo: Path, path: Path) -> str:
+    """The message for a run id without a status file at ``path``."""
+    return f"no run {run_id} in {repo} (looked for {path})"
+
+
+def status_report(repo: Path, run_id: str) -> dict:
+    """What ``planflow status RUN_ID --json`` prints: the run's public status JSON plus
+    ``worktrees`` (how many the run has) and ``worktrees_disk_bytes``. Raises
+    NotARepository, and FileNotFoundError (message: ``unknown_run``) for a run without status."""
+    path = status_path(state_dir(repo), run_id)
+    if not path.is_file():
+        raise FileNotFoundError(unknown_run(run_id, repo, path))
+    count, used = worktrees_disk(open_repo(repo), run_id)
+    return read_status(path).public() | {"worktrees": count, "worktrees_disk_bytes": used}
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """Print a run's status: the JSON with ``--json``, else the progress line and task table."""
     path = status_path(state_dir(args.repo), args.run_id)
     if not path.is_file():
-        err.print(f"error: no run {args.run_id} in {args.repo} (looked for {path})")
+        err.print(f"error: {unknown_run(args.run_id, args.repo, path)}")
         return 2
+    if args.json:
+        print(json.dumps(status_report(args.repo, args.run_id), indent=2))
+        return 0
     status = read_status(path)
     count, used = worktrees_disk(open_repo(args.repo), args.run_id)
-    if args.json:
-        print(json.dumps(status.public() | {"worktrees": count, "worktrees_disk_bytes": used}, indent=2))
-        return 0
     err.print(f"run {status.run_id}: {status.status}  {status.phase or ''}")
     err.print(f"worktrees: {count} using {human_bytes(used)}"
               + (f" (`planflow clean {args.run_id}` removes them)" if count and status.finished_at else ""))

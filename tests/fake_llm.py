@@ -39,7 +39,9 @@ class Script:
     directory; with the tool ``tool`` when offered, else the first write-capable one), then say
     ``final_text``; or fail every call with ``error_status``; each reply reports
     ``tokens_in``/``tokens_out``; ``delay_s`` seconds before each reply; ``scenes`` vary the
-    file by request."""
+    file by request. ``steps`` (Anthropic Messages): ``(tool name, input)`` calls played in
+    order instead (the first not yet in the conversation; while the agent does not offer its
+    tool yet, ``WaitForMcpServers``), then ``final_text``."""
 
     path: str = "hello.txt"
     content: str = "hello from fake llm\n"
@@ -50,6 +52,7 @@ class Script:
     delay_s: float = 0.0
     scenes: list[Scene] = field(default_factory=list)
     tool: str | None = None
+    steps: list[tuple[str, dict]] = field(default_factory=list)
 
     def for_request(self, body: Any) -> Script:
         """This script, with ``path`` and ``content`` of the first scene whose ``needle`` is in
@@ -184,6 +187,8 @@ class _Handler(BaseHTTPRequestHandler):
         tools = [t.get("name") for t in body.get("tools") or []]
         done = _has(body.get("messages"), lambda block: block.get("type") == "tool_result")
         call = _tool_call(tools, script) if tools and not done else None
+        if script.steps:
+            call = _step_call(tools, body.get("messages"), script.steps)
         if call:
             block = {"type": "tool_use", "id": _id("toolu_"), "name": call[0], "input": call[1]}
             stop = "tool_use"
@@ -302,6 +307,25 @@ def _has(messages: Any, test: Any, key: str = "content") -> bool:
         if isinstance(blocks, list) and any(isinstance(b, dict) and test(b) for b in blocks):
             return True
     return False
+
+
+WAIT_TOOL = "WaitForMcpServers"
+"""Claude Code's tool that waits for MCP servers still connecting."""
+
+
+def _step_call(tools: list[str], messages: Any, steps: list[tuple[str, dict]]) -> tuple[str, dict] | None:
+    """The next of ``steps`` (the first not yet called in ``messages``); while its tool is not
+    offered, Claude Code's ``WaitForMcpServers`` when offered; None when all were played."""
+    called = [block.get("name") for message in messages or [] if isinstance(message, dict)
+              and isinstance(message.get("content"), list) for block in message["content"]
+              if isinstance(block, dict) and block.get("type") == "tool_use"
+              and block.get("name") != WAIT_TOOL]
+    if len(called) >= len(steps):
+        return None
+    name, arguments = steps[len(called)]
+    if name in tools:
+        return name, arguments
+    return (WAIT_TOOL, {}) if WAIT_TOOL in tools else None
 
 
 def _tool_call(names: list[str], script: Script, kinds: dict | None = None) -> tuple[str, Any] | None:

@@ -415,3 +415,39 @@ def test_ship_deployment_pauses_for_both_approvals_then_ships(served):
     assert status["stack"][:3] == ["5a1d0c-spec", "5a1d0c-plan", "5a1d0c-task-1-1-tokenizer"]
     assert len(status["stack"]) == 7 and status["status"] == "completed"
     assert "reading time: 1 min" in git(repo, "show", f"{status['stack'][-1]}:tests/test_report.py")
+
+
+def test_mcp_execute_plan_runs_through_the_deployment_when_a_worker_is_online(served):
+    from mcp_client import session
+
+    write_plan(served.repo / "mcp-plan.yaml", """\
+        name: from the agent
+        run_id: 0dec0d
+        phases:
+          - name: one
+            tasks:
+              - {id: "1.1", title: agent side, files: [m.txt], run: "echo m > m.txt"}
+        """)
+    with served.worker("mcp"):
+        wait_worker_online(served, "mcp")
+        with session(served.repo, dict(served.env)) as mcp:
+            started = mcp.ok("execute_plan", path="mcp-plan.yaml")
+            assert started["mode"] == "deployment", started
+            assert started["ui_url"].endswith(f"/runs/flow-run/{started['flow_run_id']}")
+            status = mcp.wait("0dec0d", timeout_s=300)
+    assert status["status"] == "completed", status
+    assert status["launch"]["flow_run_state"] == "Completed"
+    assert git(served.repo, "show", "0dec0d-task-1-1-agent-side:m.txt") == "m"
+
+
+def wait_worker_online(served: Served, name: str, timeout_s: float = 180) -> None:
+    from prefect.client.schemas.objects import WorkerStatus
+
+    deadline = time.monotonic() + timeout_s
+    with served.client() as client:
+        while time.monotonic() < deadline:
+            workers = client.read_workers_for_work_pool(work_pool_name="planflow")
+            if any(w.name == name and w.status == WorkerStatus.ONLINE for w in workers):
+                return
+            time.sleep(1)
+    raise AssertionError(f"worker {name} not online after {timeout_s} s")
