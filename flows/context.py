@@ -35,7 +35,7 @@ class ExecuteParams(BaseModel):
     quality_gates: bool = Field(True, description="Run each task's quality-gate commands.")
     plan_format: str | None = Field(None, description="Plan format; default: detected from the file.")
     remote: str | None = Field(None, description="A git remote every worker reaches (URL or path): each task runs as a run-task deployment run on any worker, which pushes its branch there.")
-    serialize_conflicts: bool = Field(False, description="Tasks that may run at the same time and declare the same file run one after the other.")
+    serialize_conflicts: bool = Field(True, description="Tasks that may run at the same time and declare the same file run in one lane, one after the other (an added dependency); off (`--allow-overlap`): side by side, and their stacking may conflict.")
     resolve_conflicts: bool | None = Field(None, description="When stacking a parallel phase conflicts, a resolver agent (the run's agent) settles it and the result must pass both tasks' quality gates; default: on for coding agents, off for the shell agent.")
     schedule: ScheduleMode | None = Field(None, description="`dag`: each task starts as soon as its dependencies are stacked; `phases`: phase by phase (waves inside a phase); `waves`: global waves across the plan, each a barrier. Default: `dag` when the plan's dependencies are explicit, else `phases`. With a review after every phase the phases stay barriers (`dag` then runs inside each phase).")
     base: str | None = Field(None, description="The commit (or branch) the stack starts from; default: the repository's HEAD.")

@@ -156,9 +156,11 @@ def state_dir(repo: Path) -> Path:
 def _plan_checks(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="two tasks that may run at the same time declaring one file is an"
-                             " error, and so is a spec requirement no task cites")
-    parser.add_argument("--serialize-conflicts", action="store_true",
-                        help="make such tasks run one after the other (adds a dependency)")
+                             " error (with --allow-overlap), and so is a spec requirement no task cites")
+    parser.add_argument("--allow-overlap", dest="serialize_conflicts", action="store_false",
+                        help="run tasks of one wave that declare the same file side by side"
+                             " (default: in one lane, one after the other, by an added dependency)")
+    parser.add_argument("--serialize-conflicts", action="store_true", help=argparse.SUPPRESS)
 
 
 def load_checked(path: Path, plan_format: str | None, strict: bool = False,
@@ -171,14 +173,23 @@ def load_checked(path: Path, plan_format: str | None, strict: bool = False,
         plan = serialize_conflicts(plan)
     for warning in check_plan(plan, strict):
         (warn or err.print)(str(warning))
+    for line in lane_lines(plan):
+        (warn or err.print)(line)
     return plan
+
+
+def lane_lines(plan: Plan) -> list[str]:
+    """One line per lane of ``plan`` (tasks that declare common files, run one after the other)."""
+    return [f"{plan.source or plan.name}: one lane, one after the other (same files):"
+            f" {lane.describe()}" for lane in plan.lanes]
 
 
 def validation_report(path: Path, plan_format: str | None = None, strict: bool = False,
                       serialize: bool = False) -> dict:
     """What ``planflow validate --json`` prints: ``file``, ``valid``, ``phases`` and ``tasks``
     (None when the plan cannot be read), ``errors`` and ``warnings`` (each an ``Issue`` as JSON:
-    ``code``, ``message``, ``file``, ``line``, ``fix``) and ``lines``, each finding as
+    ``code``, ``message``, ``file``, ``line``, ``fix``), ``lanes`` (``planning.models.Lane`` as
+    JSON, with ``serialize``) and ``lines``, each finding and lane as
     ``file:line: severity: message (fix: ...)``. An unreadable plan is one error finding."""
     try:
         plan = load_plan(path, plan_format)
@@ -196,7 +207,8 @@ def validation_report(path: Path, plan_format: str | None = None, strict: bool =
         "tasks": len(plan.tasks()) if plan else None,
         "errors": [i.model_dump(mode="json") for i in errors],
         "warnings": [i.model_dump(mode="json") for i in issues if i.severity == "warning"],
-        "lines": [str(issue) for issue in issues] + [
+        "lanes": [lane.model_dump(mode="json") for lane in plan.lanes] if plan else [],
+        "lines": [str(issue) for issue in issues] + (lane_lines(plan) if plan else []) + [
             f"{path}: {'invalid' if errors else 'valid'} ({summary}; {len(errors)} errors,"
             f" {len(issues) - len(errors)} warnings)"],
     }

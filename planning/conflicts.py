@@ -1,11 +1,13 @@
 """Files declared by two tasks that may run at the same time (the same wave of a parallel
-phase), and the fix that runs them one after the other."""
+phase), and the fix that runs them one after the other: in one *lane* (Spec Kitty's word for
+work packages whose owned files overlap). A run does it by default; ``--allow-overlap`` runs
+such tasks side by side (their stacking may then conflict)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planning.models import Plan
+from planning.models import Lane, Plan
 from planning.schedule import phase_waves, runnable
 
 
@@ -41,11 +43,34 @@ def file_conflicts(plan: Plan) -> list[Conflict]:
 
 def serialize_conflicts(plan: Plan) -> Plan:
     """A copy of ``plan`` where, for each conflict, the later task depends on the earlier one,
-    repeated until no two tasks of a wave share a file. Raises PlanError on a dependency cycle."""
+    repeated until no two tasks of a wave share a file; its ``lanes`` list the tasks so put one
+    after the other (a lane: tasks linked by such dependencies, in plan order, with the files
+    that linked them). Raises PlanError on a dependency cycle."""
     plan = plan.model_copy(deep=True)
+    links: list[Conflict] = []
     while conflicts := file_conflicts(plan):
         task = plan.task(conflicts[0].second)
         if conflicts[0].first in task.dependencies:
             break
         task.dependencies.append(conflicts[0].first)
+        links.append(conflicts[0])
+    plan.lanes = _lanes(plan, links)
     return plan
+
+
+def _lanes(plan: Plan, links: list[Conflict]) -> list[Lane]:
+    """The lanes the dependencies ``links`` form: groups of linked tasks, in plan order."""
+    lane_of: dict[str, int] = {}
+    lanes: list[tuple[set[str], set[str], int]] = []
+    for link in links:
+        joined = {lane_of[t] for t in (link.first, link.second) if t in lane_of}
+        tasks, files = {link.first, link.second}, set(link.files)
+        for index in joined:
+            tasks |= lanes[index][0]
+            files |= lanes[index][1]
+            lanes[index] = (set(), set(), link.phase)
+        lanes.append((tasks, files, link.phase))
+        lane_of.update({task_id: len(lanes) - 1 for task_id in tasks})
+    order = {task.id: index for index, task in enumerate(plan.tasks())}
+    return sorted((Lane(phase=phase, tasks=sorted(tasks, key=order.__getitem__), files=sorted(files))
+                   for tasks, files, phase in lanes if tasks), key=lambda lane: order[lane.tasks[0]])

@@ -130,6 +130,19 @@ class Phase(BaseModel):
         return f"Phase {self.number} ({self.strategy.value})"
 
 
+class Lane(BaseModel):
+    """Tasks of one wave of parallel phase ``phase`` that declare common ``files``: they run
+    one after the other, in the order of ``tasks`` (``planning.conflicts.serialize_conflicts``)."""
+
+    phase: int
+    tasks: list[str]
+    files: list[str]
+
+    def describe(self) -> str:
+        """``phase 2: 2.1 → 2.3 (src/app.py)``."""
+        return f"phase {self.phase}: {' → '.join(self.tasks)} ({', '.join(self.files)})"
+
+
 class Plan(BaseModel):
     """A whole implementation plan.
 
@@ -137,7 +150,8 @@ class Plan(BaseModel):
     ``runId`` or a ``specs/{run_id}-slug/`` folder), else None and the caller assigns one.
     ``source`` is the file the plan was read from; ``spec`` a spec path the plan names;
     ``parse_warnings`` what a parser noticed but could read past (e.g. unknown fields of a
-    foreign format), reported by validation.
+    foreign format), reported by validation; ``lanes`` the tasks serialization put one after
+    the other because they declare common files (empty until then).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -148,6 +162,7 @@ class Plan(BaseModel):
     spec: str | None = None
     phases: list[Phase] = Field(default_factory=list)
     parse_warnings: list[Issue] = Field(default_factory=list)
+    lanes: list[Lane] = Field(default_factory=list)
 
     def tasks(self) -> list[PlanTask]:
         """All tasks in plan order."""

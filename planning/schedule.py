@@ -13,7 +13,7 @@ import heapq
 from pydantic import BaseModel
 
 from planning.errors import PlanError
-from planning.models import SIZE_HOURS, Phase, Plan, PlanTask, Strategy
+from planning.models import SIZE_HOURS, Lane, Phase, Plan, PlanTask, Strategy
 
 DEFAULT_HOURS = SIZE_HOURS["M"]
 """Hours assumed for a task with neither hours nor a size."""
@@ -128,7 +128,8 @@ class Schedule(BaseModel):
     longest task of each wave (the time with unlimited agents); ``savings_hours`` and
     ``savings_percent``: sequential minus parallel; ``assumed``: ids of tasks without an
     estimate (counted as ``DEFAULT_HOURS``); ``skipped``: {id: reason}; ``dependencies``:
-    dependency edges.
+    dependency edges; ``lanes``: tasks that declare common files and run one after the other
+    (the plan's ``lanes``; the hours above count them so).
     """
 
     plan: str
@@ -145,6 +146,7 @@ class Schedule(BaseModel):
     critical_hours: float
     assumed: list[str]
     skipped: dict[str, str]
+    lanes: list[Lane] = []
 
 
 def build_schedule(plan: Plan, max_parallel: int = 4) -> Schedule:
@@ -179,7 +181,7 @@ def build_schedule(plan: Plan, max_parallel: int = 4) -> Schedule:
         savings_percent=round(100 * saved / sequential, 1) if sequential else 0.0,
         critical_path=path, critical_hours=critical,
         assumed=[t.id for t in plan.tasks() if t.estimate_hours is None and t.id not in skip],
-        skipped=skip,
+        skipped=skip, lanes=plan.lanes,
     )
 
 
@@ -211,6 +213,8 @@ def summary_markdown(schedule: Schedule) -> str:
                      f"{', '.join(schedule.assumed)}")
     for task_id, reason in schedule.skipped.items():
         lines.append(f"- Skipped {task_id}: {reason}")
+    for lane in schedule.lanes:
+        lines.append(f"- One lane (same files, one after the other): {lane.describe()}")
     return "\n".join(lines) + "\n"
 
 

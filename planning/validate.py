@@ -159,7 +159,7 @@ def _conflicts(plan: Plan, strict: bool) -> list[Issue]:
         _issue(plan, "file-conflict",
                f"tasks {c.first} and {c.second} may run at the same time and both declare "
                f"{', '.join(c.files)}", lines[c.second],
-               f"make {c.second} depend on {c.first} (or run with --serialize-conflicts)",
+               f"make {c.second} depend on {c.first} (or run without --allow-overlap: one lane)",
                severity="error" if strict else "warning")
         for c in file_conflicts(plan)
     ]

@@ -165,7 +165,7 @@ def test_conflict_stops_the_dag_with_a_report_and_loses_nothing(tmp_path, capsys
               - {id: "3", title: later, files: [c.txt], depends_on: ["2"], run: "echo c > c.txt"}
         """)
 
-    code, status, err = run_cli(capsys, str(plan), "--repo", str(repo))
+    code, status, err = run_cli(capsys, str(plan), "--repo", str(repo), "--allow-overlap")
 
     assert code == 1
     assert "1" in status["conflict"] and "2" in status["conflict"] and "shared.txt" in status["conflict"]

@@ -165,7 +165,7 @@ def test_parallel_conflict_stops_with_a_report_and_loses_nothing(tmp_path, capsy
               - {id: "1.2", title: right, files: [shared.txt], run: "echo right > shared.txt"}
         """)
 
-    code, status, err = run_cli(capsys, str(plan), "--repo", str(repo))
+    code, status, err = run_cli(capsys, str(plan), "--repo", str(repo), "--allow-overlap")
 
     assert code == 1
     assert "1.1" in status["conflict"] and "1.2" in status["conflict"]

@@ -4,6 +4,7 @@ conflicts and their serialization, schedule outputs."""
 from __future__ import annotations
 
 import json
+import textwrap
 
 from plan_fixtures import NATIVE
 from planflow.cli import main
@@ -45,19 +46,43 @@ def test_file_conflict_is_a_warning_an_error_when_strict_and_serializable(tmp_pa
     plan = load_plan(path)
     assert [(c.first, c.second, c.files) for c in file_conflicts(plan)] == [
         ("2.1", "2.2", ("greeter/hello.py",))]
-    assert main(["validate", str(path)]) == 0
+    assert main(["validate", str(path), "--allow-overlap"]) == 0
     assert "warning: tasks 2.1 and 2.2 may run at the same time" in capsys.readouterr().err
-    assert main(["validate", str(path), "--strict"]) == 1
-    assert main(["validate", str(path), "--strict", "--serialize-conflicts"]) == 0
+    assert main(["validate", str(path), "--strict", "--allow-overlap"]) == 1
+    assert main(["validate", str(path), "--strict"]) == 0
+    assert "one lane, one after the other (same files): phase 2: 2.1 → 2.2 (greeter/hello.py)" in (
+        capsys.readouterr().err)
     serialized = serialize_conflicts(plan)
     assert serialized.task("2.2").dependencies == ["2.1"]
     assert [[t.id for t in w] for w in plan_waves(serialized)[1]] == [["2.1"], ["2.2"]]
-    assert plan.task("2.2").dependencies == []
+    assert [lane.model_dump() for lane in serialized.lanes] == [
+        {"phase": 2, "tasks": ["2.1", "2.2"], "files": ["greeter/hello.py"]}]
+    assert plan.task("2.2").dependencies == [] and plan.lanes == []
+
+
+def test_lanes_join_tasks_linked_through_shared_files_in_plan_order(tmp_path):
+    plan = load_plan(write(tmp_path, textwrap.dedent("""\
+        name: lanes
+        phases:
+          - name: one
+            strategy: parallel
+            tasks:
+              - {id: "1", title: a, files: [x.py]}
+              - {id: "2", title: b, files: [y.py]}
+              - {id: "3", title: c, files: [y.py, z.py]}
+              - {id: "4", title: d, files: [x.py, z.py]}
+              - {id: "5", title: e, files: [w.py]}
+        """)))
+    serialized = serialize_conflicts(plan)
+    assert [(lane.tasks, lane.files) for lane in serialized.lanes] == [
+        (["1", "2", "3", "4"], ["x.py", "y.py", "z.py"])]
+    assert file_conflicts(serialized) == []
+    assert [[t.id for t in w] for w in plan_waves(serialized)[0]][0] == ["1", "2", "5"]
 
 
 def test_run_refuses_an_invalid_plan(tmp_path, capsys):
     path = write(tmp_path, CONFLICTING)
-    assert main(["run", str(path), "--dry-run", "--strict"]) == 2
+    assert main(["run", str(path), "--dry-run", "--strict", "--allow-overlap"]) == 2
     assert "error:" in capsys.readouterr().err
 
 
@@ -73,6 +98,13 @@ def test_dry_run_json_and_mermaid(tmp_path, capsys):
 
 def test_dry_run_table(tmp_path, capsys):
     path = write(tmp_path, CONFLICTING)
-    assert main(["run", str(path), "--dry-run", "--serialize-conflicts"]) == 0
+    assert main(["run", str(path), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "Execution Summary" in out and "Critical path: 1.1 → 2.1 → 2.2 (5h)" in out
+    assert "One lane (same files, one after the other): phase 2: 2.1 → 2.2 (greeter/hello.py)" in out
+    assert main(["run", str(path), "--dry-run", "--json"]) == 0
+    schedule = json.loads(capsys.readouterr().out)
+    assert schedule["lanes"] == [{"phase": 2, "tasks": ["2.1", "2.2"], "files": ["greeter/hello.py"]}]
+    assert main(["run", str(path), "--dry-run", "--json", "--allow-overlap"]) == 0
+    overlapping = json.loads(capsys.readouterr().out)
+    assert overlapping["lanes"] == [] and overlapping["parallel_hours"] < schedule["parallel_hours"]

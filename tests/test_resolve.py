@@ -60,7 +60,7 @@ def test_resolver_agent_settles_the_conflict(tmp_path, capsys):
         AgentConfig(kind="claude", executable=str(executable), model="claude-sonnet-4-5",
                     base_url=server.url, api_key="sk-fake-resolver", cli_retries=0, max_turns=6,
                     timeout_s=240).save("resolver-claude", overwrite=True)
-        code, status, err = run_cli(capsys, str(conflict_plan(tmp_path)), "--repo", str(repo),
+        code, status, err = run_cli(capsys, str(conflict_plan(tmp_path)), "--allow-overlap", "--repo", str(repo),
                                     "--agent-block", "resolver-claude")
         prompts = [json.dumps(call.body) for call in server.model_calls()]
 
@@ -84,7 +84,7 @@ def test_no_resolve_conflicts_stops_with_the_report_and_both_branches_intact(tmp
     repo = make_repo(tmp_path / "repo")
     commit_base(repo)
 
-    code, status, err = run_cli(capsys, str(conflict_plan(tmp_path)), "--repo", str(repo),
+    code, status, err = run_cli(capsys, str(conflict_plan(tmp_path)), "--allow-overlap", "--repo", str(repo),
                                 "--agent", "claude", "--no-resolve-conflicts")
 
     assert code == 1
@@ -101,7 +101,7 @@ def test_resolution_failing_a_gate_stops_with_the_report(tmp_path, capsys):
     commit_base(repo)
     keep_left_only = "printf 'top\\nleft\\nend\\n' > shared.txt"
 
-    code, status, err = run_cli(capsys, str(conflict_plan(tmp_path)), "--repo", str(repo),
+    code, status, err = run_cli(capsys, str(conflict_plan(tmp_path)), "--allow-overlap", "--repo", str(repo),
                                 "--resolve-conflicts", "--agent-command", keep_left_only)
 
     assert code == 1
@@ -121,7 +121,7 @@ def test_shell_resolver_after_a_replayed_task_adds_only_the_resolved_commit(tmp_
     other = '{id: "1.3", title: other, files: [other.txt], agent: shell, run: "echo o > other.txt"}'
     keep_both = "printf 'top\\nleft\\nright\\nend\\n' > shared.txt"
 
-    code, status, err = run_cli(capsys, str(conflict_plan(tmp_path, between=other)), "--repo",
+    code, status, err = run_cli(capsys, str(conflict_plan(tmp_path, between=other)), "--allow-overlap", "--repo",
                                 str(repo), "--resolve-conflicts", "--agent-command", keep_both)
 
     assert code == 0, err
@@ -144,7 +144,7 @@ def test_dag_schedule_resolves_against_the_stacked_task_that_touched_the_files(t
     commit_base(repo)
     keep_both = "printf 'top\\nleft\\nright\\nend\\n' > shared.txt"
 
-    code, status, err = run_cli(capsys, str(conflict_plan(tmp_path)), "--repo", str(repo),
+    code, status, err = run_cli(capsys, str(conflict_plan(tmp_path)), "--allow-overlap", "--repo", str(repo),
                                 "--schedule", "dag", "--resolve-conflicts", "--agent-command", keep_both)
 
     assert code == 0, err
@@ -183,7 +183,7 @@ def test_no_resolver_starts_once_the_budget_is_spent(tmp_path, capsys):
               - {{id: "1.2", title: right, files: [shared.txt], agent: spends-on-right}}
         """)
 
-    code, status, err = run_cli(capsys, str(plan), "--repo", str(repo), "--agent-block",
+    code, status, err = run_cli(capsys, str(plan), "--allow-overlap", "--repo", str(repo), "--agent-block",
                                 "spending-resolver", "--budget-usd", "0.5")
 
     assert code == 1
