@@ -8,6 +8,8 @@
     ├── budget          the CLI stopped at its cost limit: not retried
     ├── timeout         killed at the run's timeout (process group): retried
     ├── exit_zero       the CLI exited 0 but its output reports an error: retried
+    ├── setup           the worktree's setup (copy, shared folder, setup command) failed
+    │                   before the agent started: retried
     └── error           any other non-zero exit or crash: retried
 """
 
@@ -27,6 +29,7 @@ class Failure(str, Enum):
     budget = "budget"
     timeout = "timeout"
     exit_zero = "exit_zero"
+    setup = "setup"
     error = "error"
 
     @property

@@ -14,6 +14,7 @@ from gitops.stack import own_commits
 from planning.handoff import context_dir, handoff_for
 from planning.models import PlanTask
 from planning.status import open_store
+from planning.worktree_config import WorktreeConfig
 from tasks.defaults import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_S
 from tasks.plan_task import TaskSpec
 
@@ -39,6 +40,7 @@ class ExecuteParams(BaseModel):
     resolve_conflicts: bool | None = Field(None, description="When stacking a parallel phase conflicts, a resolver agent (the run's agent) settles it and the result must pass both tasks' quality gates; default: on for coding agents, off for the shell agent.")
     schedule: ScheduleMode | None = Field(None, description="`dag`: each task starts as soon as its dependencies are stacked; `phases`: phase by phase (waves inside a phase); `waves`: global waves across the plan, each a barrier. Default: `dag` when the plan's dependencies are explicit, else `phases`. With a review after every phase the phases stay barriers (`dag` then runs inside each phase).")
     base: str | None = Field(None, description="The commit (or branch) the stack starts from; default: the repository's HEAD.")
+    worktree_config: str | None = Field(None, description="A YAML file of `copy:`, `setup:` and `share:` for each task's worktree, over the repository's `.planflow.yaml` and the plan's front matter `worktree:`.")
     reviewer: Literal["none", "agent", "command", "human"] = Field("none", description="Who reviews each task's branch before the next phase builds on it: `agent` (a coding agent gives a verdict per task), `command` (a command on the phase tip; exit 0 approves), `human` (the flow pauses for a form in the Prefect UI), `none`.")
     review_frequency: Literal["phase", "end", "off"] = Field("phase", description="With a reviewer: review after every phase, once at the end of the run, or not at all.")
     review_command: str | None = Field(None, description="With reviewer `command`: the command run on the phase tip. With reviewer `agent`: the shell reviewer's script, or another CLI's executable.")
@@ -60,7 +62,8 @@ class ExecuteParams(BaseModel):
 
 class RunContext(BaseModel):
     """What a phase subflow needs: the run's ``params`` and what ``execute_plan`` resolved from
-    them (run id, repository root, the plan's name, file and spec, the status file)."""
+    them (run id, repository root, the plan's name, file and spec, the status file, the
+    worktree configuration: ``planning.worktree_config.resolve_config``)."""
 
     params: ExecuteParams
     run_id: str
@@ -69,6 +72,7 @@ class RunContext(BaseModel):
     plan_path: Path | None
     spec_path: str | None
     status_path: Path
+    worktree: WorktreeConfig | None = None
 
     @property
     def context_dir(self) -> Path:
@@ -100,4 +104,5 @@ class RunContext(BaseModel):
             budget_usd=self.params.budget_usd,
             handoff=handoff_for(self.context_dir, phase, stacked),
             phase=phase,
+            worktree=self.worktree,
         )

@@ -34,6 +34,7 @@ from planning.conflicts import serialize_conflicts
 from planning.dag import ScheduleMode, default_mode
 from planning.schedule import runnable
 from planning.validate import check_plan
+from planning.worktree_config import resolve_config
 from tasks.audit import kill_dead_run_agents
 from tasks.defaults import result_storage
 from tasks.limits import agent_limit
@@ -211,9 +212,12 @@ def _base_branch(repo: Repository, base: str | None) -> str | None:
 
 def _context(params: ExecuteParams, plan: Plan, root: Path, state_dir: Path) -> RunContext:
     run_id = params.run_id or plan.default_run_id()
+    cli_file = Path(params.worktree_config) if params.worktree_config else None
+    worktree = resolve_config(root, plan.source, cli_file)
     return RunContext(params=params, run_id=run_id, repo=root, plan_name=plan.name,
                       plan_path=plan.source, spec_path=plan.spec,
-                      status_path=status_path(state_dir, run_id))
+                      status_path=status_path(state_dir, run_id),
+                      worktree=None if worktree.empty else worktree)
 
 
 def _finish_stopped(store: StatusStore, label: str, budget_usd: float | None) -> State:

@@ -57,6 +57,7 @@ def publish_tasks(status: RunStatus) -> None:
         {"task": t.id, "phase": t.phase, "status": t.state.value, "cached": t.cached,
          "branch": t.branch or "", "commit": (t.commit or "")[:10],
          "duration_s": t.duration_s if t.duration_s is not None else "",
+         "setup_s": t.setup_s if t.setup_s is not None else "",
          "tokens_in": t.tokens_in, "tokens_out": t.tokens_out,
          "cost_usd": t.cost_usd if t.cost_usd is not None else "", "turns": t.turns,
          "attempts": t.attempts, "warnings": "; ".join(t.warnings)}
@@ -64,7 +65,7 @@ def publish_tasks(status: RunStatus) -> None:
     ]
     totals = status.totals()
     rows.append({"task": "total", "phase": "", "status": status.status, "cached": "",
-                 "branch": "", "commit": "", "duration_s": totals["duration_s"],
+                 "branch": "", "commit": "", "duration_s": totals["duration_s"], "setup_s": "",
                  "tokens_in": totals["tokens_in"], "tokens_out": totals["tokens_out"],
                  "cost_usd": totals["cost_usd"] if totals["cost_usd"] is not None else "",
                  "turns": totals["turns"], "attempts": totals["attempts"], "warnings": ""})

@@ -37,6 +37,7 @@ from planning.dag import dag_hours, default_mode
 from planning.schedule import build_schedule, hours_text, render_mermaid
 from planning.status import read_status, status_path
 from planning.validate import check_plan, validate_plan
+from planning.worktree_config import resolve_config
 
 err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a resolver agent settles stacking conflicts (default: on for coding"
                           " agents, off for the shell agent)")
     run.add_argument("--format", dest="plan_format", help="plan format (default: detected)")
+    run.add_argument("--worktree-config", type=Path,
+                     help="YAML file of copy:, setup:, share: for each task's worktree (over the"
+                          " repository's .planflow.yaml and the plan's front matter worktree:)")
     run.add_argument("--dry-run", action="store_true",
                      help="print the schedule (phases, waves, critical path, estimates), run nothing")
     run.add_argument("--json", action="store_true", help="with --dry-run: the schedule as JSON")
@@ -259,6 +263,7 @@ def cmd_dry_run(args: argparse.Namespace, plan: Plan) -> int:
 
 def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
     """Execute the plan with Prefect; progress on stderr, the status JSON on stdout."""
+    resolve_config(open_repo(args.repo).root, plan.source, args.worktree_config)  # bad: exit 2
     prepare_prefect(args.verbose)
     from flows.context import ExecuteParams
     from flows.execute import execute_plan
@@ -284,6 +289,7 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
         **review_params(args),
         resolve_conflicts=args.resolve_conflicts,
         schedule=args.schedule,
+        worktree_config=str(args.worktree_config.resolve()) if args.worktree_config else None,
     )
     run_id = params.run_id or plan.default_run_id()
     path = status_path(state_dir(args.repo), run_id)

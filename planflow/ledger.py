@@ -1,5 +1,5 @@
 """The ledger summary ``planflow run`` prints at the end: per task tokens, cost, turns,
-duration and attempts, per review round its reviewer agent's, and the run's totals."""
+duration, setup time and attempts, per review round its reviewer agent's, and the run's totals."""
 
 from __future__ import annotations
 
@@ -10,27 +10,31 @@ def render_ledger(status: RunStatus) -> str:
     """A plain-text table of the run's ledger (one line per task, one per review round whose
     reviewer agent ran, ``review`` with ``p2 r1`` (phase 2, round 1) or ``end r1``, then the totals).
 
-    Cost is in USD (``-`` when no agent reported one), duration in seconds.
+    Cost is in USD (``-`` when no agent reported one), duration and setup (the part of the
+    duration spent preparing the worktree, ``tasks.worktree_setup``) in seconds.
     """
     header = f"{'task':>8}  {'state':8} {'tokens in':>10} {'tokens out':>10} {'cost $':>10} " \
-             f"{'turns':>5} {'seconds':>8} {'attempts':>8}"
+             f"{'turns':>5} {'seconds':>8} {'setup s':>8} {'attempts':>8}"
     lines = [header]
     for t in status.tasks:
         lines.append(_row(t.id, t.state.value, t.tokens_in, t.tokens_out, t.cost_usd, t.turns,
-                          t.duration_s, t.attempts))
+                          t.duration_s, t.setup_s, t.attempts))
     for r in status.reviews:
         where = f"{r.scope.replace('phase-', 'p')} r{r.round}"
         lines.append(_row("review", where, r.tokens_in, r.tokens_out, r.cost_usd, r.turns,
-                          None, r.attempts))
+                          None, None, r.attempts))
     total = status.totals()
+    setups = [t.setup_s for t in status.tasks if t.setup_s is not None]
     lines.append(_row("total", status.status, total["tokens_in"], total["tokens_out"],
-                      total["cost_usd"], total["turns"], total["duration_s"], total["attempts"]))
+                      total["cost_usd"], total["turns"], total["duration_s"],
+                      sum(setups) if setups else None, total["attempts"]))
     return "\n".join(lines)
 
 
 def _row(name: str, state: str, tokens_in: int, tokens_out: int, cost: float | None,
-         turns: int, seconds: float | None, attempts: int) -> str:
+         turns: int, seconds: float | None, setup: float | None, attempts: int) -> str:
     cost_text = "-" if cost is None else f"{cost:.4f}"
     seconds_text = "-" if seconds is None else f"{seconds:.1f}"
+    setup_text = "-" if setup is None else f"{setup:.1f}"
     return (f"{name:>8}  {state:8} {tokens_in:>10} {tokens_out:>10} {cost_text:>10} "
-            f"{turns:>5} {seconds_text:>8} {attempts:>8}")
+            f"{turns:>5} {seconds_text:>8} {setup_text:>8} {attempts:>8}")

@@ -37,7 +37,8 @@ class TaskState(str, Enum):
 
 
 class TaskStatus(BaseModel):
-    """One task of a run: ``duration_s`` in seconds; ``cached`` when the result came from the
+    """One task of a run: ``duration_s`` in seconds (``setup_s`` of them preparing the
+    worktree before the agent, last attempt: ``tasks.worktree_setup``); ``cached`` when the result came from the
     cache without calling an agent; ``error`` the failure text; ``reason`` why a task the plan
     marks done or blocked was skipped; ``warnings`` about a finished task's result (files
     changed outside its declared files, a stacking conflict resolved by an agent). The ledger,
@@ -52,6 +53,7 @@ class TaskStatus(BaseModel):
     branch: str | None = None
     commit: str | None = None
     duration_s: float | None = None
+    setup_s: float | None = None
     log_path: str | None = None
     cached: bool = False
     error: str | None = None

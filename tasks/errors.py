@@ -4,6 +4,9 @@
     ├── AgentFailed       the agent failed or timed out (retried unless its failure class says
     │                     another attempt cannot help: auth, max turns, budget)
     ├── GateFailed        a quality-gate command failed in the task's worktree (retried)
+    ├── SetupFailed       the worktree could not be made ready: a file to copy, a shared
+    │                     folder's build or the setup command failed (failure class ``setup``;
+    │                     retried)
     ├── NoChanges         the agent changed no file and the task does not allow that (not retried)
     ├── AgentMisbehaved   the agent left its work where it cannot be used: it rewrote its branch
     │                     off the task's base, deleted its worktree (not retried)
@@ -70,6 +73,12 @@ class GateFailed(TaskRunError):
     def __init__(self, *args, script: str = "", **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.script = script
+
+
+class SetupFailed(TaskRunError):
+    """Preparing the worktree before the agent failed (``tasks.worktree_setup``)."""
+
+    retryable = True
 
 
 class NoChanges(TaskRunError):

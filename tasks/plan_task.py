@@ -28,6 +28,7 @@ from planning.models import PlanTask
 from planning.redaction import scrub
 from planning.scope import files_outside
 from planning.status import TaskState, open_store
+from planning.worktree_config import WorktreeConfig
 from tasks.agent_setup import resolve_agent
 from tasks.audit import AgentAudit
 from tasks.defaults import DEFAULT_RETRIES, WorkKeyPolicy, result_serializer, result_storage, work_key
@@ -35,6 +36,7 @@ from tasks.errors import AgentFailed, BudgetReached, GateFailed, NoChanges
 from tasks.gates import GateFeedback, run_gates
 from tasks.landed import land, landed
 from tasks.limits import agent_slot
+from tasks.worktree_setup import ready_worktree
 
 
 class TaskSpec(BaseModel):
@@ -54,6 +56,10 @@ class TaskSpec(BaseModel):
     starts from (the task's stacked tip; default: ``base``, which stays the commit the task's
     changes are measured against), ``feedback`` (every review comment of the loop so far, oldest
     first) and ``review_round`` (1-based; 0 for the task's first run).
+
+    ``worktree``: what the worktree gets before the agent starts (copied files, shared folders,
+    a setup command; ``tasks.worktree_setup``); not part of the cache key, since it prepares
+    the work without defining it.
     """
 
     run_id: str
@@ -75,6 +81,7 @@ class TaskSpec(BaseModel):
     start: str | None = None
     feedback: list[str] = Field(default_factory=list)
     review_round: int = 0
+    worktree: WorktreeConfig | None = None
 
     def cache_parts(self) -> dict[str, Any]:
         """What defines the work (the cache key): the task's content, its base commit, the
@@ -171,7 +178,8 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
     calling an agent.
 
     Returns a ``TaskOutcome``. Raises ``DiskFull`` when the agent failed on a full disk,
-    ``AgentFailed``, ``GateFailed``, ``NoChanges`` or
+    ``SetupFailed`` when the worktree could not be made ready, ``AgentFailed``, ``GateFailed``,
+    ``NoChanges`` or
     ``AgentMisbehaved`` (``tasks.audit``; worktree and branch kept), ``AgentConfigError`` when the agent cannot be built, ``BudgetReached``
     when the run's cost passed its budget before the start, ``GitError`` when git fails.
     """
@@ -200,6 +208,7 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
 
     agent = resolve_agent(spec.agent, spec.agent_block, spec.agent_command, plan_task.agent)
     repo.prepare_worktree(worktree, branch, start)
+    ready_worktree(spec.worktree, repo, worktree, branch, plan_task.id, log_path, spec.timeout_s, store)
     audit = AgentAudit(repo, plan_task.id, worktree, branch, start,
                        logs.parent / "oversized" / f"task-{plan_task.ref_id}")
     request = AgentRequest(
