@@ -1,4 +1,4 @@
-"""Run every benchmark (P1 to P5, memory) and print one table. Not a test: the targets are
+"""Run every benchmark (P1 to P6, memory) and print one table. Not a test: the targets are
 checked and printed, and the exit code is 0 either way (1 only when a benchmark crashed).
 
 ``--tiny`` runs each at a tiny size (to check the scripts work, not to measure; a few minutes
@@ -24,6 +24,7 @@ import memory
 import overhead
 import plan_scale
 import rerun
+import worktree_setup
 from common import Row, print_rows
 
 BENCHMARKS: dict[str, tuple[Callable[..., list[Row]], dict, dict]] = {
@@ -33,6 +34,7 @@ BENCHMARKS: dict[str, tuple[Callable[..., list[Row]], dict, dict]] = {
     "P3": (rerun.run, {"tasks": 50}, {"tasks": 3}),
     "P4": (lambda **kw: dry_run.run(**kw) + plan_scale.run(**kw), {"tasks": 1000}, {"tasks": 20}),
     "P5": (large_repo.run, {"files": 20000, "kb": 12, "rounds": 3}, {"files": 40, "kb": 1, "rounds": 1}),
+    "P6": (worktree_setup.run, {"files": 20000, "tasks": 4}, {"files": 50, "tasks": 1}),
     "MEM": (memory.run, {"tasks": 200}, {"tasks": 4}),
 }
 
