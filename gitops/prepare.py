@@ -16,6 +16,7 @@ npm and pip do) changes it everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -102,22 +103,25 @@ def link_tree(source: Path, target: Path) -> str:
     reflink when the filesystem allows it, else a hard link, else (another filesystem) a copy.
     Returns ``reflink``, ``hardlink`` or ``copy``: how the files were made."""
     mode = "reflink"
-    for folder, dirs, files in os.walk(source):
-        rel = Path(folder).relative_to(source)
-        (target / rel).mkdir(parents=True, exist_ok=True)
-        for name in dirs:
-            if (Path(folder) / name).is_symlink():
-                os.symlink(os.readlink(Path(folder) / name), target / rel / name)
-        for name in files:
-            src, dst = Path(folder) / name, target / rel / name
-            if src.is_symlink():
-                os.symlink(os.readlink(src), dst)
-                continue
-            mode = _link_file(src, dst, mode)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    todo = [(str(source), str(target))]
+    while todo:
+        src_dir, dst_dir = todo.pop()
+        os.mkdir(dst_dir)
+        shutil.copystat(src_dir, dst_dir)
+        with os.scandir(src_dir) as entries:  # file types from the directory: no stat per file
+            for entry in entries:
+                dst = os.path.join(dst_dir, entry.name)
+                if entry.is_symlink():
+                    os.symlink(os.readlink(entry.path), dst)
+                elif entry.is_dir():
+                    todo.append((entry.path, dst))
+                else:
+                    mode = _link_file(entry.path, dst, mode)
     return mode
 
 
-def _link_file(src: Path, dst: Path, mode: str) -> str:
+def _link_file(src: str, dst: str, mode: str) -> str:
     """Link ``dst`` to ``src`` the way ``mode`` says, falling back (reflink, hardlink, copy);
     returns the mode that worked, for the next file."""
     if mode == "reflink":
@@ -127,7 +131,8 @@ def _link_file(src: Path, dst: Path, mode: str) -> str:
             shutil.copystat(src, dst)
             return mode
         except OSError:
-            dst.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(dst)
             mode = "hardlink"
     if mode == "hardlink":
         try:
