@@ -164,7 +164,6 @@ def _plan_checks(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-overlap", dest="serialize_conflicts", action="store_false",
                         help="run tasks of one wave that declare the same file side by side"
                              " (default: in one lane, one after the other, by an added dependency)")
-    parser.add_argument("--serialize-conflicts", action="store_true", help=argparse.SUPPRESS)
 
 
 def load_checked(path: Path, plan_format: str | None, strict: bool = False,

@@ -37,7 +37,7 @@ def execute_job(params, strict: bool) -> Job:
     argv += ["--schedule", params.schedule.value] if params.schedule else []
     argv += [] if params.quality_gates else ["--no-gates"]
     argv += ["--budget-usd", str(params.budget_usd)] if params.budget_usd is not None else []
-    argv += ["--serialize-conflicts"] if params.serialize_conflicts else []
+    argv += [] if params.serialize_conflicts else ["--allow-overlap"]
     argv += ["--strict"] if strict else []
     if params.resolve_conflicts is not None:
         argv.append("--resolve-conflicts" if params.resolve_conflicts else "--no-resolve-conflicts")

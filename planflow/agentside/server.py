@@ -84,13 +84,14 @@ class Tools:
         self.root = repo.root.resolve()
 
     def validate_plan(self, path: str, strict: bool = False,
-                      serialize_conflicts: bool = False) -> CallToolResult:
+                      serialize_conflicts: bool = True) -> CallToolResult:
         """Check a plan file (spectacular plan.md, spec-kit tasks.md, autospec tasks.yaml,
         droidz, chopstack, native YAML, JSON) as `planflow validate` does. Returns `valid`,
         `phases`, `tasks`, `errors` and `warnings` (each with `code`, `message`, `file`, `line`,
         `fix`); an invalid plan is a tool error whose text is `file:line: error: message (fix:
         ...)` per finding. `strict`: two tasks that may run at once declaring one file is an
-        error; `serialize_conflicts`: such tasks run one after the other."""
+        error (with `serialize_conflicts` off); `serialize_conflicts` (default): such tasks run
+        in one lane, one after the other (listed in `lanes`)."""
         report = validation_report(confine(self.root, path), None, strict, serialize_conflicts)
         text = "\n".join(report.pop("lines"))
         return CallToolResult(content=[TextContent(type="text", text=text)],
@@ -98,7 +99,7 @@ class Tools:
 
     def dry_run(self, path: str, max_parallel: int = 4,
                 schedule: Literal["dag", "phases", "waves"] | None = None,
-                strict: bool = False, serialize_conflicts: bool = False) -> dict[str, Any]:
+                strict: bool = False, serialize_conflicts: bool = True) -> dict[str, Any]:
         """The schedule `planflow run --dry-run --json` prints, running nothing: phases and
         their waves, critical path, sequential and parallel hours with `max_parallel` agents,
         the savings, skipped tasks, the schedule mode and the estimate with `dag`; plus the
@@ -114,7 +115,7 @@ class Tools:
                      schedule: Literal["dag", "phases", "waves"] | None = None,
                      timeout_s: float = 1800.0, retries: int = 2, quality_gates: bool = True,
                      budget_usd: float | None = None, strict: bool = False,
-                     serialize_conflicts: bool = False,
+                     serialize_conflicts: bool = True,
                      resolve_conflicts: bool | None = None) -> dict[str, Any]:
         """Start executing a plan into a stack of branches and return at once: `run_id`,
         `ui_url` (the Prefect flow run's page; null without a Prefect server), `mode`
