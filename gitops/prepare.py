@@ -58,17 +58,23 @@ def copy_ignored(checkout: Path, worktree: Path, patterns: list[str]) -> tuple[l
             for file in ([path] if not path.is_dir() else sorted(p for p in path.rglob("*") if not p.is_dir())):
                 matched.setdefault(file.relative_to(checkout).as_posix(), file)
     wanted = [name for name in matched if not (worktree / name).exists()]
-    ignored = set(_ignored(worktree, wanted))
-    tracked_risk = [name for name in wanted if name not in ignored]
-    if tracked_risk:
-        raise PrepareError(f"copy: {', '.join(tracked_risk[:5])} is not ignored by git, so the"
-                           " task's commit would take it in; add it to .gitignore or drop it"
-                           " from `copy:`")
+    require_ignored(worktree, wanted, "copy")
     for name in wanted:
         target = worktree / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(matched[name], target, follow_symlinks=False)
     return wanted, empty
+
+
+def require_ignored(worktree: Path, names: list[str], key: str) -> None:
+    """Raise PrepareError naming the first of ``names`` (paths relative to ``worktree``) that
+    git does not ignore there (the task's commit would take it in); ``key``: the configuration
+    key that asked for them. Raises ``GitError`` when git fails."""
+    ignored = set(_ignored(worktree, names))
+    risky = [name for name in names if name not in ignored]
+    if risky:
+        raise PrepareError(f"{key}: {', '.join(risky[:5])} is not ignored by git, so the task's"
+                           f" commit would take it in; add it to .gitignore or drop it from `{key}:`")
 
 
 def _ignored(worktree: Path, names: list[str]) -> list[str]:

@@ -20,7 +20,7 @@ from prefect.exceptions import MissingContextError
 
 from agents.failures import Failure
 from agents.process import base_env, run_process
-from gitops.prepare import PrepareError, SharedFolders, copy_ignored, share_key
+from gitops.prepare import PrepareError, SharedFolders, copy_ignored, require_ignored, share_key
 from gitops.repo import Repository
 from planning.status import StatusStore
 from planning.worktree_config import WorktreeConfig
@@ -35,7 +35,8 @@ def ready_worktree(config: WorktreeConfig | None, repo: Repository, worktree: Pa
     limits each command. Records the time taken as the task's ``setup_s`` in ``store``.
 
     Returns the seconds it took (0.0 without a configuration). Raises ``SetupFailed`` when a
-    file cannot be copied, a share's build or the setup command fails or times out.
+    file cannot be copied, a file to copy or a shared folder is not ignored by git, a share's
+    build or the setup command fails or times out; ``GitError`` when git fails.
     """
     if config is None or config.empty:
         return 0.0
@@ -43,9 +44,10 @@ def ready_worktree(config: WorktreeConfig | None, repo: Repository, worktree: Pa
     log = _logger()
     try:
         copied, empty = copy_ignored(repo.root, worktree, config.copy_)
+        require_ignored(worktree, [share.path for share in config.share], "share")
     except (PrepareError, OSError) as exc:
-        raise SetupFailed(task_id, f"copying files failed: {exc} (failure: {Failure.setup.value})",
-                          worktree, branch, None) from exc
+        raise SetupFailed(task_id, f"preparing the worktree failed: {exc} (failure:"
+                          f" {Failure.setup.value})", worktree, branch, None) from exc
     if copied:
         log.info(f"setup: copied {', '.join(copied[:20])}" + (" ..." if len(copied) > 20 else ""))
     for pattern in empty:

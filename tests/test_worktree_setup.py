@@ -10,9 +10,12 @@ import textwrap
 import pytest
 
 from gitops.prepare import PrepareError, SharedFolders, copy_ignored, link_tree, share_key
+from gitops.repo import open_repository
 from planning.errors import PlanError
 from planning.worktree_config import Share, WorktreeConfig, load_config_file, plan_config, resolve_config
 from runs import git, make_repo, run_cli, write_plan
+from tasks.errors import SetupFailed
+from tasks.worktree_setup import ready_worktree
 
 CONFIG = """\
     copy: [.env, "config/*.local.json"]
@@ -203,3 +206,13 @@ def test_a_failing_setup_is_classed_setup_retried_and_keeps_the_worktree(tmp_pat
 
 def test_an_empty_configuration_asks_for_nothing():
     assert WorktreeConfig().empty and not WorktreeConfig(setup="x").empty
+
+
+def test_a_shared_folder_git_does_not_ignore_fails_the_setup(tmp_path):
+    repo = node_repo(tmp_path)
+    worktree = tmp_path / "wt"
+    git(repo, "worktree", "add", "-q", str(worktree), "HEAD")
+    config = WorktreeConfig(share=[Share(path="vendor", key=["package-lock.json"], run="mkdir vendor")])
+    with pytest.raises(SetupFailed, match="share: vendor is not ignored by git.*failure: setup"):
+        ready_worktree(config, open_repository(repo), worktree, "b", "1", tmp_path / "t.log", 60)
+    assert not (worktree / "vendor").exists()
