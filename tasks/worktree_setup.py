@@ -44,7 +44,7 @@ def ready_worktree(config: WorktreeConfig | None, repo: Repository, worktree: Pa
     log = _logger()
     try:
         copied, empty = copy_ignored(repo.root, worktree, config.copy_)
-        require_ignored(worktree, [share.path for share in config.share], "share")
+        require_ignored(worktree, [share.path.rstrip("/") + "/" for share in config.share], "share")
     except (PrepareError, OSError) as exc:
         raise SetupFailed(task_id, f"preparing the worktree failed: {exc} (failure:"
                           f" {Failure.setup.value})", worktree, branch, None) from exc

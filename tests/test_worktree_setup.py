@@ -213,6 +213,6 @@ def test_a_shared_folder_git_does_not_ignore_fails_the_setup(tmp_path):
     worktree = tmp_path / "wt"
     git(repo, "worktree", "add", "-q", str(worktree), "HEAD")
     config = WorktreeConfig(share=[Share(path="vendor", key=["package-lock.json"], run="mkdir vendor")])
-    with pytest.raises(SetupFailed, match="share: vendor is not ignored by git.*failure: setup"):
+    with pytest.raises(SetupFailed, match="share: vendor/ is not ignored by git.*failure: setup"):
         ready_worktree(config, open_repository(repo), worktree, "b", "1", tmp_path / "t.log", 60)
     assert not (worktree / "vendor").exists()
