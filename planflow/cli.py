@@ -103,13 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``planflow`` console script; returns the exit code. Everything it
-    prints is redacted (``planflow.redacted_io``)."""
-    with redacted_streams():
-        return _main(argv)
-
-
-def _main(argv: list[str] | None) -> int:
+    prints is redacted (``planflow.redacted_io``); ``planflow mcp`` keeps its stdout, the MCP
+    wire, and redacts each tool result instead (``planflow.agentside.server``)."""
     args = build_parser().parse_args(argv)
+    with redacted_streams(stdout=args.command != "mcp"):
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if args.command == "status":
             return cmd_status(args)

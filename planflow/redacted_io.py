@@ -39,10 +39,13 @@ class RedactingWriter(io.TextIOBase):
 
 
 @contextmanager
-def redacted_streams() -> Iterator[None]:
-    """Redact ``sys.stdout`` and ``sys.stderr`` inside the ``with`` block."""
+def redacted_streams(stdout: bool = True) -> Iterator[None]:
+    """Redact ``sys.stderr``, and ``sys.stdout`` unless ``stdout`` is false (a protocol on
+    stdout, such as MCP's, needs the raw stream), inside the ``with`` block."""
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = RedactingWriter(saved[0]), RedactingWriter(saved[1])
+    sys.stderr = RedactingWriter(saved[1])
+    if stdout:
+        sys.stdout = RedactingWriter(saved[0])
     try:
         yield
     finally:

@@ -14,6 +14,7 @@ import pytest
 
 from blocks.agent_config import AgentConfig, load_settings
 from runs import git, make_repo, run_cli, write_plan
+from test_process import alive
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -31,14 +32,6 @@ def result_event(cost: float) -> str:
                        "usage": {"input_tokens": 10, "output_tokens": 5}})
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
 def test_block_round_trip_keeps_the_key_secret():
     AgentConfig(kind="codex", model="m", api_key="sk-block-secret", timeout_s=5).save(
         "unit-codex", overwrite=True)
@@ -50,9 +43,10 @@ def test_block_round_trip_keeps_the_key_secret():
 
 def test_a_hanging_agent_is_killed_with_its_children_and_retried(tmp_path, capsys):
     repo = make_repo(tmp_path / "repo")
-    pids = tmp_path / "pids"
-    pids.mkdir()
-    hang = executable(tmp_path / "hang", f"sleep 300 & echo $! >> {pids}/children\n"
+    starts = tmp_path / "starts"
+    marker = f"300.{os.getpid()}"  # the agent's children, found by command line: their pids are
+    # those of the agent's own PID namespace, not this one's
+    hang = executable(tmp_path / "hang", f"sleep {marker} & echo started >> {starts}\n"
                                           "echo started; sleep 300\n")
     AgentConfig(kind="claude", executable=str(hang), timeout_s=1).save("hanging", overwrite=True)
     plan = write_plan(tmp_path / "plan.yaml", """\
@@ -71,13 +65,12 @@ def test_a_hanging_agent_is_killed_with_its_children_and_retried(tmp_path, capsy
     error = status["failed_tasks"][0]["error"]
     assert "claude agent timed out after 1 s (failure: timeout)" in error and "started" in error
     assert status["tasks"][0]["attempts"] == 2
-    children = [int(pid) for pid in (pids / "children").read_text().split()]
-    assert len(children) == 2 and not any(alive(pid) for pid in children)
+    assert starts.read_text().split() == ["started", "started"] and not alive(marker)
 
 
 def test_budget_stops_new_tasks_and_the_ledger_adds_up(tmp_path, capsys):
     repo = make_repo(tmp_path / "repo")
-    spend = executable(tmp_path / "spend", f"echo $RANDOM > out-$$.txt; echo '{result_event(0.6)}'\n")
+    spend = executable(tmp_path / "spend", f"echo $RANDOM > out-$(basename $PWD).txt; echo '{result_event(0.6)}'\n")
     AgentConfig(kind="claude", executable=str(spend)).save("spender", overwrite=True)
     plan = write_plan(tmp_path / "plan.yaml", """\
         name: budget

@@ -183,7 +183,7 @@ def test_budget_stops_new_tasks_in_the_dag(tmp_path, capsys):
     from test_agent_runs import executable, result_event
 
     repo = make_repo(tmp_path / "repo")
-    spend = executable(tmp_path / "spend", f"echo $RANDOM > out-$$.txt; echo '{result_event(0.6)}'\n")
+    spend = executable(tmp_path / "spend", f"echo $RANDOM > out-$(basename $PWD).txt; echo '{result_event(0.6)}'\n")
     AgentConfig(kind="claude", executable=str(spend)).save("dag-spender", overwrite=True)
     plan = write_plan(tmp_path / "plan.yaml", """\
         name: budget

@@ -29,6 +29,7 @@ from planflow.agentside.jobs import ServerDefaults
 from planflow.cli import NotARepository, load_checked, open_repo, schedule_report, validation_message
 from planflow.cli import validation_report
 from planning.errors import PlanError
+from planning.redaction import redact, scrub
 
 INSTRUCTIONS = """\
 planflow runs implementation plans (phases of tasks) as Prefect flows: each task is a coding
@@ -45,15 +46,17 @@ which the SDK reports without details)."""
 
 
 def tool_errors(fn):
-    """Turn ``EXPECTED`` failures of tool ``fn`` into ``ToolError`` with the CLI's message."""
+    """Turn ``EXPECTED`` failures of tool ``fn`` into ``ToolError`` with the CLI's message, and
+    redact what the tool returns or says (``planning.redaction``): the MCP wire is stdout, which
+    the CLI leaves unwrapped for this command."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return scrub(fn(*args, **kwargs))
         except ValidationError as exc:
-            raise ToolError(validation_message(exc)) from exc
+            raise ToolError(redact(validation_message(exc))) from exc
         except EXPECTED as exc:
-            raise ToolError(str(exc)) from exc
+            raise ToolError(redact(str(exc))) from exc
     return wrapper
 
 
@@ -71,7 +74,7 @@ def build_server(root: Path, defaults: ServerDefaults) -> MCPServer:
     @server.resource("planflow://runs/{run_id}/status", mime_type="application/json",
                      description="The status JSON of a run (as run_status returns it).")
     def run_status_resource(run_id: str) -> str:
-        return json.dumps(tools.run_status(run_id), indent=2)
+        return json.dumps(scrub(tools.run_status(run_id)), indent=2)
 
     return server
 
