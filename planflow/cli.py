@@ -4,7 +4,8 @@ Output follows git-spice: machine-readable JSON on stdout, human text (progress,
 reports) on stderr. ``validate``, ``run --dry-run`` and ``status`` do not import Prefect.
 
 Exit codes: 0 success; 1 the run failed (a task or stacking); 2 bad input (plan errors,
-unknown run, bad arguments); 4 the run is already executing; 5 out of disk space
+unknown run, bad arguments); 3 Prefect could not be started or reached
+(``planflow.prefect_env``); 4 the run is already executing; 5 out of disk space
 (``planflow.run_result``).
 """
 
@@ -24,10 +25,11 @@ from planflow.authoring_cli import COMMANDS as AUTHORING_COMMANDS
 from planflow.authoring_cli import add_authoring_commands, run_authoring
 from planflow.agentside.cli import COMMANDS as AGENTSIDE_COMMANDS
 from planflow.agentside.cli import add_agentside_commands, run_agentside
-from planflow.prefect_env import prepare_prefect, run_flow_state
+from planflow.prefect_env import EXIT_PREFECT, PrefectStartError, prepare_prefect, run_flow_state
 from planflow.redacted_io import redacted_streams
 from planflow.clean_cli import add_clean_command, cmd_clean, human_bytes, worktrees_disk
 from planflow.land_cli import add_land_command, cmd_land
+from planflow.server_cli import add_server_command, add_server_option, cmd_server
 from planflow.review_cli import add_review_options, review_params
 from planning.errors import Issue, PlanError
 from planning.loader import load_plan
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     _plan_checks(run)
     add_review_options(run)
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
+    add_server_option(run)
 
     validate = sub.add_parser("validate", help="check a plan and print its problems")
     validate.add_argument("plan", type=Path)
@@ -94,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_clean_command(sub)
     add_agentside_commands(sub)
     add_land_command(sub)
+    add_server_command(sub)
     return parser
 
 
@@ -116,6 +120,8 @@ def _main(args: argparse.Namespace) -> int:
             return cmd_clean(args, open_repo(args.repo), err)
         if args.command in AGENTSIDE_COMMANDS:
             return run_agentside(args, err)
+        if args.command == "server":
+            return cmd_server(args, err)
         if args.command == "land":
             return cmd_land(args, open_repo(args.repo), err)
         if args.command in AUTHORING_COMMANDS:
@@ -130,6 +136,9 @@ def _main(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         err.print(f"error: {validation_message(exc)}")
         return 2
+    except PrefectStartError as exc:
+        err.print(f"error: {exc}")
+        return EXIT_PREFECT
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -248,7 +257,7 @@ def cmd_dry_run(args: argparse.Namespace, plan: Plan) -> int:
 
 def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
     """Execute the plan with Prefect; progress on stderr, the status JSON on stdout."""
-    prepare_prefect(args.verbose)
+    prepare_prefect(args.verbose, args.ephemeral, err.print)
     from flows.context import ExecuteParams
     from flows.execute import execute_plan
     from planflow.ledger import render_ledger
@@ -278,7 +287,7 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
     path = status_path(state_dir(args.repo), run_id)
     err.print(f"planflow: run {run_id} of {args.plan} ({len(plan.tasks())} tasks)")
     with ProgressDisplay(path, err):
-        state = run_flow_state(execute_plan, params)
+        state = run_flow_state(execute_plan, params, err.print)
     status = own_status(path, run_id, state)
     error = run_error(state)
     if status is None:  # the run wrote no final status: what ended it is the result
