@@ -139,16 +139,14 @@ def ensure(say: Callable[[str], object]) -> ServerRecord:
         if record is not None:
             if _wait_healthy(record, limit):
                 return record
-            _stop(record)
-            raise ServerError(_not_answering(record, limit))
+            _give_up(record, limit)
         if _port_taken(wanted):
             raise ServerError(_port_message(wanted))
         record = _start(wanted)
         say(f"planflow: starting a local Prefect server in the background: UI {record.ui_url}"
             f" (log {log_path()}; `planflow server stop` stops it)")
         if not _wait_healthy(record, limit):
-            _stop(record)
-            raise ServerError(_not_answering(record, limit))
+            _give_up(record, limit)
         return record
 
 
@@ -192,6 +190,13 @@ def _wait_healthy(record: ServerRecord, limit: float) -> bool:
             return False
         time.sleep(0.25)
     return False
+
+
+def _give_up(record: ServerRecord, limit: float) -> None:
+    """Stop ``record``'s server, which did not answer, and raise the ServerError saying why."""
+    message = _not_answering(record, limit)
+    _stop(record)
+    raise ServerError(message)
 
 
 def _not_answering(record: ServerRecord, limit: float) -> str:
