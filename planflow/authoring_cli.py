@@ -44,15 +44,16 @@ def add_authoring_commands(sub: argparse._SubParsersAction) -> None:
     ship.add_argument("--approve-plan", action="store_true",
                       help="pause for an approval of the plan in the Prefect UI (not with --ephemeral)")
     for parser in (spec, plan, ship):
-        parser.add_argument("--repo", type=Path, default=Path("."))
+        parser.add_argument("--repo", type=Path, default=Path("."),
+                            help="the git repository (default: .)")
         parser.add_argument("--agent", default="shell",
                             help="shell, claude, codex, gemini, opencode, aider, qwen (default: shell)")
         parser.add_argument("--agent-block", help="a saved AgentConfig block (instead of --agent)")
         parser.add_argument("--agent-command", help="the shell agent's command")
         parser.add_argument("--run-id", help="6 hex; default: a new one (plan: the spec folder's)")
-        parser.add_argument("--timeout", type=float, default=1800.0, help="agent timeout, seconds")
-        parser.add_argument("--retries", type=int, default=2, help="retries of a failed agent run")
-        parser.add_argument("--retry-delay", type=float, default=10.0, help="first retry delay, seconds")
+        parser.add_argument("--timeout", type=float, default=1800.0, help="agent timeout, seconds (default: 1800)")
+        parser.add_argument("--retries", type=int, default=2, help="retries of a failed agent run (default: 2)")
+        parser.add_argument("--retry-delay", type=float, default=10.0, help="first retry delay, seconds (default: 10)")
         parser.add_argument("--attempts", type=int, default=3,
                             help="agent attempts at a document planflow accepts (default: 3)")
         parser.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")

@@ -45,12 +45,13 @@ err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="planflow", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="planflow", description=__doc__.splitlines()[0].replace("``", ""))
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="execute a plan into a stack of branches")
-    run.add_argument("plan", type=Path)
-    run.add_argument("--repo", type=Path, default=Path("."))
+    run.add_argument("plan", type=Path, help="the plan file (plan.md, plan.yaml, tasks.md...)")
+    run.add_argument("--repo", type=Path, default=Path("."),
+                     help="the git repository the tasks work on (default: .)")
     run.add_argument("--agent", default="shell",
                      help="default agent: shell, claude, codex, gemini, opencode, aider, qwen"
                           " (default: shell)")
@@ -65,9 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                           " barriers; waves: global wave barriers (default: dag when the plan's"
                           " dependencies are explicit, else phases)")
     run.add_argument("--run-id", help="6 hex; default: the plan's own or derived from its path")
-    run.add_argument("--timeout", type=float, default=1800.0, help="agent timeout, seconds")
-    run.add_argument("--retries", type=int, default=2)
-    run.add_argument("--retry-delay", type=float, default=10.0, help="first retry delay, seconds")
+    run.add_argument("--timeout", type=float, default=1800.0, help="agent timeout, seconds (default: 1800)")
+    run.add_argument("--retries", type=int, default=2,
+                     help="retries of a failed agent run (default: 2)")
+    run.add_argument("--retry-delay", type=float, default=10.0, help="first retry delay, seconds (default: 10)")
     run.add_argument("--no-gates", action="store_true", help="skip the tasks' quality gates")
     run.add_argument("--resolve-conflicts", action=argparse.BooleanOptionalAction, default=None,
                      help="a resolver agent settles stacking conflicts (default: on for coding"
@@ -84,14 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_server_option(run)
 
     validate = sub.add_parser("validate", help="check a plan and print its problems")
-    validate.add_argument("plan", type=Path)
+    validate.add_argument("plan", type=Path, help="the plan file")
     validate.add_argument("--format", dest="plan_format")
     validate.add_argument("--json", action="store_true", help="the findings as JSON on stdout")
     _plan_checks(validate)
 
     status = sub.add_parser("status", help="print the status of a run")
-    status.add_argument("run_id")
-    status.add_argument("--repo", type=Path, default=Path("."))
+    status.add_argument("run_id", help="the run's id (6 hex)")
+    status.add_argument("--repo", type=Path, default=Path("."),
+                        help="the run's git repository (default: .)")
     status.add_argument("--json", action="store_true", help="the status JSON on stdout")
     add_authoring_commands(sub)
     add_clean_command(sub)
@@ -207,9 +210,14 @@ def validation_report(path: Path, plan_format: str | None = None, strict: bool =
         "errors": [i.model_dump(mode="json") for i in errors],
         "warnings": [i.model_dump(mode="json") for i in issues if i.severity == "warning"],
         "lines": [str(issue) for issue in issues] + [
-            f"{path}: {'invalid' if errors else 'valid'} ({summary}; {len(errors)} errors,"
-            f" {len(issues) - len(errors)} warnings)"],
+            f"{path}: {'invalid' if errors else 'valid'} ({summary};"
+            f" {counted(len(errors), 'error')}, {counted(len(issues) - len(errors), 'warning')})"],
     }
+
+
+def counted(count: int, noun: str) -> str:
+    """``1 error``, ``2 errors``: ``count`` and ``noun``, plural unless one."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
