@@ -7,10 +7,10 @@ temporary server). Time to first task = from starting the command to the task's 
 the clock (``date +%s.%N``) to a file. Target: the second run's at most 3 s on an idle machine.
 
 S2: ``make demo`` while two CPU-bound processes keep both cores busy, with a new server folder
-(so it includes the server's first start). With ``--fresh-clone 1`` it runs in a new clone of
+(so it includes the server's first start). With ``--clone 1`` it runs in a new clone of
 this repository's HEAD, so it includes creating the environment (about 3 minutes).
 
-Usage: python bench/startup.py [--fresh-clone 0|1]
+Usage: python bench/startup.py [--clone 0|1]
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def stop_server(env: dict[str, str]) -> None:
     run_planflow(["server", "stop"], env, check=False)
 
 
-def run(fresh_clone: int = 0) -> list[Row]:
+def run(clone: int = 0) -> list[Row]:
     """S1 and S2 rows (and the load average they ran at)."""
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="planflow-bench-") as tmp:
@@ -98,10 +98,10 @@ def run(fresh_clone: int = 0) -> list[Row]:
         ephemeral = first_task_s(work, env, "ephemeral", "--ephemeral")
         demo_env = server_env(work / "s2")
         try:
-            demo, code = demo_seconds(work, demo_env, bool(fresh_clone))
+            demo, code = demo_seconds(work, demo_env, bool(clone))
         finally:
             stop_server(demo_env)
-    where = "a fresh clone (with install)" if fresh_clone else "this checkout"
+    where = "a fresh clone (with install)" if clone else "this checkout"
     return [
         Row("S1", "load average (1 min) at the start", f"{load:.1f}", target="idle: < 1"),
         Row("S1", "2nd planflow run, command to first task", f"{second:.1f} s",
