@@ -12,7 +12,7 @@ FAST_TESTS := tests/test_layering.py tests/test_formats.py tests/test_corpus_for
 	tests/test_validate.py tests/test_native_plan.py tests/test_spectacular_parser.py \
 	tests/test_requirements.py tests/test_schedule.py tests/test_plan_fuzz.py \
 	tests/test_agent_parsers.py tests/test_agents.py tests/test_gitops.py tests/test_handoff.py \
-	tests/test_worktree_list.py tests/test_slot_pool.py tests/test_cli_help.py
+	tests/test_worktree_list.py tests/test_cli_help.py
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
