@@ -4,7 +4,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 
-.PHONY: demo test bench reliability serve clean
+.PHONY: demo test test-fast bench reliability serve clean
+
+# The inner loop: the pure rooms (planning, parsers, schedules, git plumbing) and the unit tests,
+# no Prefect server and no agent CLI (under 2 minutes). `make test` (and CI) runs everything.
+FAST_TESTS := tests/test_layering.py tests/test_formats.py tests/test_corpus_formats.py \
+	tests/test_validate.py tests/test_native_plan.py tests/test_spectacular_parser.py \
+	tests/test_requirements.py tests/test_schedule.py tests/test_plan_fuzz.py \
+	tests/test_agent_parsers.py tests/test_agents.py tests/test_gitops.py tests/test_handoff.py \
+	tests/test_worktree_list.py tests/test_cli_help.py
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +24,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	bash scripts/test-deps.sh
-	PATH="$(BIN):$$PATH" $(BIN)/pytest -q
+	PATH="$(BIN):$$PATH" $(BIN)/pytest -q --durations=15
+
+test-fast: $(VENV)/.installed
+	PATH="$(BIN):$$PATH" $(BIN)/pytest -q --durations=15 $(FAST_TESTS)
 
 bench: $(VENV)/.installed
 	PATH="$(BIN):$$PATH" $(BIN)/python bench/run.py

@@ -110,18 +110,21 @@ def noop_tasks(count: int, counter: Path | None = None) -> list[dict]:
 
 def bench_env(work: Path) -> dict[str, str]:
     """The environment of a benchmarked ``planflow run``: results under ``work``, quiet logs,
-    4 agent slots, and Prefect's temporary local server with this benchmark process's own
-    Prefect home (``prefect_home``); or, when ``PREFECT_API_URL`` is set in the environment,
-    that server (the tiny-size test does this; its slots are shared with all its users)."""
+    4 agent slots, and Prefect's temporary local server (``PLANFLOW_EPHEMERAL``, not planflow's
+    local server) with this benchmark process's own Prefect home (``prefect_home``); or, when
+    ``PREFECT_API_URL`` is set in the environment, that server (the tiny-size test does this;
+    its slots are shared with all its users)."""
     env = dict(os.environ)
     if not env.get("PREFECT_API_URL"):
-        env["PREFECT_HOME"] = str(prefect_home())
+        env.update(PREFECT_HOME=str(prefect_home()), PLANFLOW_EPHEMERAL="1")
     env.update(PLANFLOW_RESULTS_DIR=str(work / "results"), PREFECT_LOGGING_LEVEL="ERROR",
                PREFECT_SERVER_ANALYTICS_ENABLED="false", PLANFLOW_AGENT_LIMIT="4")
     return env
 
 
 _HOME: list[Path] = []
+START_LIMIT_S = 600.0
+"""Seconds a Prefect server may take to start (a loaded 2-core machine needs minutes)."""
 
 _MIGRATE = """
 from prefect.client.orchestration import get_client
@@ -138,8 +141,14 @@ def prefect_home() -> Path:
     if not _HOME:
         template = cache_dir() / "prefect-template"
         if not (template / "prefect.db").exists():
-            subprocess.run([sys.executable, "-c", _MIGRATE], env=os.environ | {
-                "PREFECT_HOME": str(template)}, check=True, capture_output=True)
+            done = subprocess.run([sys.executable, "-c", _MIGRATE], capture_output=True, text=True,
+                                  env=os.environ | {"PREFECT_HOME": str(template),
+                                                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(
+                                                        int(START_LIMIT_S))})
+            if done.returncode != 0:
+                shutil.rmtree(template, ignore_errors=True)
+                lines = done.stderr.strip().splitlines() or ["(no output)"]
+                raise RuntimeError(f"migrating the template Prefect database failed: {lines[-1]}")
         home = Path(tempfile.mkdtemp(prefix="planflow-bench-prefect-"))
         shutil.copytree(template, home, dirs_exist_ok=True)
         atexit.register(shutil.rmtree, home, True)

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The main job on the bundled example: copy the sample repository to a temp dir, run the
-# textkit plan with the shell agent, then show the status JSON and the stack.
+# textkit plan with the shell agent, then show the status JSON and the stack. The temp dir is
+# removed at the end (PLANFLOW_DEMO_KEEP=1 keeps it). Without PREFECT_API_URL the run uses
+# planflow's local Prefect server, started in the background the first time (its UI address is
+# printed; `planflow server stop` stops it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/planflow-demo.XXXXXX")
+if [ "${PLANFLOW_DEMO_KEEP:-0}" != 1 ]; then trap 'rm -rf "$work"' EXIT; fi
 cp -R "$here/sample-repo" "$work/repo"
 cd "$work/repo"
 git init -q -b main

@@ -1,7 +1,7 @@
 """``planflow spec``, ``planflow plan`` and ``planflow ship``: the authoring commands.
 
-Each runs its flow in this process (Prefect's ephemeral mode unless ``PREFECT_API_URL`` is
-set) with the progress line on stderr and the result JSON on stdout. Exit codes: 0 done;
+Each runs its flow in this process against the Prefect server ``prefect_env.prepare_prefect``
+picks (``PREFECT_API_URL``, else planflow's local server, or with ``--ephemeral`` a temporary one) with the progress line on stderr and the result JSON on stdout. Exit codes: 0 done;
 1 the agent failed, its document was rejected, a reviewer rejected it or execution failed;
 2 bad input.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from rich.console import Console
@@ -18,6 +17,7 @@ from rich.console import Console
 from agents.base import AgentConfigError
 from gitops.runlock import RunInProgress
 from planflow.prefect_env import prepare_prefect, run_flow_state
+from planflow.server_cli import add_server_option
 from planning.authoring import folder_run_id, new_run_id
 from planning.errors import PlanError
 from planning.status import status_path
@@ -40,22 +40,24 @@ def add_authoring_commands(sub: argparse._SubParsersAction) -> None:
     ship.add_argument("--budget-usd", type=float,
                       help="start no new task once the run's reported cost passes this (USD)")
     ship.add_argument("--approve-spec", action="store_true",
-                      help="pause for an approval of the spec in the Prefect UI (needs PREFECT_API_URL)")
+                      help="pause for an approval of the spec in the Prefect UI (not with --ephemeral)")
     ship.add_argument("--approve-plan", action="store_true",
-                      help="pause for an approval of the plan in the Prefect UI (needs PREFECT_API_URL)")
+                      help="pause for an approval of the plan in the Prefect UI (not with --ephemeral)")
     for parser in (spec, plan, ship):
-        parser.add_argument("--repo", type=Path, default=Path("."))
+        parser.add_argument("--repo", type=Path, default=Path("."),
+                            help="the git repository (default: .)")
         parser.add_argument("--agent", default="shell",
                             help="shell, claude, codex, gemini, opencode, aider, qwen (default: shell)")
         parser.add_argument("--agent-block", help="a saved AgentConfig block (instead of --agent)")
         parser.add_argument("--agent-command", help="the shell agent's command")
         parser.add_argument("--run-id", help="6 hex; default: a new one (plan: the spec folder's)")
-        parser.add_argument("--timeout", type=float, default=1800.0, help="agent timeout, seconds")
-        parser.add_argument("--retries", type=int, default=2, help="retries of a failed agent run")
-        parser.add_argument("--retry-delay", type=float, default=10.0, help="first retry delay, seconds")
+        parser.add_argument("--timeout", type=float, default=1800.0, help="agent timeout, seconds (default: 1800)")
+        parser.add_argument("--retries", type=int, default=2, help="retries of a failed agent run (default: 2)")
+        parser.add_argument("--retry-delay", type=float, default=10.0, help="first retry delay, seconds (default: 10)")
         parser.add_argument("--attempts", type=int, default=3,
                             help="agent attempts at a document planflow accepts (default: 3)")
         parser.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
+        add_server_option(parser)
     for parser in (plan, ship):
         parser.add_argument("--max-parallel", type=int, default=4, help="agents at once (default: 4)")
 
@@ -64,11 +66,11 @@ def run_authoring(args: argparse.Namespace, err: Console, state_dir: Path) -> in
     """Run the ``spec``, ``plan`` or ``ship`` flow for parsed ``args``; ``state_dir`` is the
     repository's planflow folder. Returns the exit code. Raises pydantic's ValidationError for
     a bad option value (e.g. a run id that is not 6 hex)."""
-    prepare_prefect(args.verbose)
+    url = prepare_prefect(args.verbose, args.ephemeral, err.print)
     if getattr(args, "approve_spec", False) or getattr(args, "approve_plan", False):
-        if not os.environ.get("PREFECT_API_URL"):
+        if not url:
             err.print("error: approvals pause the flow run until someone resumes it in the Prefect"
-                      " UI: set PREFECT_API_URL to a Prefect server")
+                      " UI: drop --ephemeral, or set PREFECT_API_URL to a Prefect server")
             return 2
     from flows.authoring import AgentParams
     from planflow.progress import ProgressDisplay
@@ -87,7 +89,7 @@ def run_authoring(args: argparse.Namespace, err: Console, state_dir: Path) -> in
     path = status_path(state_dir, agent["run_id"])
     err.print(f"planflow: run {agent['run_id']}: {args.command}")
     with ProgressDisplay(path, err):
-        state = run_flow_state(flow, params)
+        state = run_flow_state(flow, params, err.print)
     result = state.result(raise_on_failure=False)
     if not state.is_completed():
         err.print(f"error: {result if isinstance(result, BaseException) else state.message}")

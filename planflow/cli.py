@@ -4,7 +4,8 @@ Output follows git-spice: machine-readable JSON on stdout, human text (progress,
 reports) on stderr. ``validate``, ``run --dry-run`` and ``status`` do not import Prefect.
 
 Exit codes: 0 success; 1 the run failed (a task or stacking); 2 bad input (plan errors,
-unknown run, bad arguments); 4 the run is already executing; 5 out of disk space
+unknown run, bad arguments); 3 Prefect could not be started or reached
+(``planflow.prefect_env``); 4 the run is already executing; 5 out of disk space
 (``planflow.run_result``).
 """
 
@@ -24,10 +25,11 @@ from planflow.authoring_cli import COMMANDS as AUTHORING_COMMANDS
 from planflow.authoring_cli import add_authoring_commands, run_authoring
 from planflow.agentside.cli import COMMANDS as AGENTSIDE_COMMANDS
 from planflow.agentside.cli import add_agentside_commands, run_agentside
-from planflow.prefect_env import prepare_prefect, run_flow_state
+from planflow.prefect_env import EXIT_PREFECT, PrefectStartError, prepare_prefect, run_flow_state
 from planflow.redacted_io import redacted_streams
 from planflow.clean_cli import add_clean_command, cmd_clean, human_bytes, worktrees_disk
 from planflow.land_cli import add_land_command, cmd_land
+from planflow.server_cli import add_server_command, add_server_option, cmd_server
 from planflow.review_cli import add_review_options, review_params
 from planning.errors import Issue, PlanError
 from planning.loader import load_plan
@@ -44,12 +46,13 @@ err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="planflow", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="planflow", description=__doc__.splitlines()[0].replace("``", ""))
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="execute a plan into a stack of branches")
-    run.add_argument("plan", type=Path)
-    run.add_argument("--repo", type=Path, default=Path("."))
+    run.add_argument("plan", type=Path, help="the plan file (plan.md, plan.yaml, tasks.md...)")
+    run.add_argument("--repo", type=Path, default=Path("."),
+                     help="the git repository the tasks work on (default: .)")
     run.add_argument("--agent", default="shell",
                      help="default agent: shell, claude, codex, gemini, opencode, aider, qwen"
                           " (default: shell)")
@@ -64,9 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                           " barriers; waves: global wave barriers (default: dag when the plan's"
                           " dependencies are explicit, else phases)")
     run.add_argument("--run-id", help="6 hex; default: the plan's own or derived from its path")
-    run.add_argument("--timeout", type=float, default=1800.0, help="agent timeout, seconds")
-    run.add_argument("--retries", type=int, default=2)
-    run.add_argument("--retry-delay", type=float, default=10.0, help="first retry delay, seconds")
+    run.add_argument("--timeout", type=float, default=1800.0, help="agent timeout, seconds (default: 1800)")
+    run.add_argument("--retries", type=int, default=2,
+                     help="retries of a failed agent run (default: 2)")
+    run.add_argument("--retry-delay", type=float, default=10.0, help="first retry delay, seconds (default: 10)")
     run.add_argument("--no-gates", action="store_true", help="skip the tasks' quality gates")
     run.add_argument("--resolve-conflicts", action=argparse.BooleanOptionalAction, default=None,
                      help="a resolver agent settles stacking conflicts (default: on for coding"
@@ -83,21 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
     _plan_checks(run)
     add_review_options(run)
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
+    add_server_option(run)
 
     validate = sub.add_parser("validate", help="check a plan and print its problems")
-    validate.add_argument("plan", type=Path)
+    validate.add_argument("plan", type=Path, help="the plan file")
     validate.add_argument("--format", dest="plan_format")
     validate.add_argument("--json", action="store_true", help="the findings as JSON on stdout")
     _plan_checks(validate)
 
     status = sub.add_parser("status", help="print the status of a run")
-    status.add_argument("run_id")
-    status.add_argument("--repo", type=Path, default=Path("."))
+    status.add_argument("run_id", help="the run's id (6 hex)")
+    status.add_argument("--repo", type=Path, default=Path("."),
+                        help="the run's git repository (default: .)")
     status.add_argument("--json", action="store_true", help="the status JSON on stdout")
     add_authoring_commands(sub)
     add_clean_command(sub)
     add_agentside_commands(sub)
     add_land_command(sub)
+    add_server_command(sub)
     return parser
 
 
@@ -120,6 +127,8 @@ def _main(args: argparse.Namespace) -> int:
             return cmd_clean(args, open_repo(args.repo), err)
         if args.command in AGENTSIDE_COMMANDS:
             return run_agentside(args, err)
+        if args.command == "server":
+            return cmd_server(args, err)
         if args.command == "land":
             return cmd_land(args, open_repo(args.repo), err)
         if args.command in AUTHORING_COMMANDS:
@@ -134,6 +143,9 @@ def _main(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         err.print(f"error: {validation_message(exc)}")
         return 2
+    except PrefectStartError as exc:
+        err.print(f"error: {exc}")
+        return EXIT_PREFECT
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -213,9 +225,14 @@ def validation_report(path: Path, plan_format: str | None = None, strict: bool =
         "warnings": [i.model_dump(mode="json") for i in issues if i.severity == "warning"],
         "lanes": [lane.model_dump(mode="json") for lane in plan.lanes] if plan else [],
         "lines": [str(issue) for issue in issues] + (lane_lines(plan) if plan else []) + [
-            f"{path}: {'invalid' if errors else 'valid'} ({summary}; {len(errors)} errors,"
-            f" {len(issues) - len(errors)} warnings)"],
+            f"{path}: {'invalid' if errors else 'valid'} ({summary};"
+            f" {counted(len(errors), 'error')}, {counted(len(issues) - len(errors), 'warning')})"],
     }
+
+
+def counted(count: int, noun: str) -> str:
+    """``1 error``, ``2 errors``: ``count`` and ``noun``, plural unless one."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -264,7 +281,7 @@ def cmd_dry_run(args: argparse.Namespace, plan: Plan) -> int:
 def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
     """Execute the plan with Prefect; progress on stderr, the status JSON on stdout."""
     resolve_config(open_repo(args.repo).root, plan.source, args.worktree_config)  # bad: exit 2
-    prepare_prefect(args.verbose)
+    prepare_prefect(args.verbose, args.ephemeral, err.print)
     from flows.context import ExecuteParams
     from flows.execute import execute_plan
     from planflow.ledger import render_ledger
@@ -295,7 +312,7 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
     path = status_path(state_dir(args.repo), run_id)
     err.print(f"planflow: run {run_id} of {args.plan} ({len(plan.tasks())} tasks)")
     with ProgressDisplay(path, err):
-        state = run_flow_state(execute_plan, params)
+        state = run_flow_state(execute_plan, params, err.print)
     status = own_status(path, run_id, state)
     error = run_error(state)
     if status is None:  # the run wrote no final status: what ended it is the result

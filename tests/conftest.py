@@ -1,15 +1,23 @@
-"""Test session set-up: a private PREFECT_HOME and result storage, and one Prefect test
-server for the whole session (started only by tests that ask for ``prefect_api``)."""
+"""Test session set-up: a private PREFECT_HOME and result storage (removed at the end), and one
+Prefect test server for the whole session (started only by tests that ask for ``prefect_api``).
+Commands the tests run without ``PREFECT_API_URL`` use Prefect's temporary server, as before
+planflow had a local server (``PLANFLOW_EPHEMERAL``); tests of the local server
+(``tests/test_local_server.py``) turn that off with a server folder and port of their own."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
 _HOME = Path(tempfile.mkdtemp(prefix="planflow-tests-"))
+atexit.register(shutil.rmtree, _HOME, True)
+os.environ["PLANFLOW_EPHEMERAL"] = "1"
+os.environ["PLANFLOW_SERVER_HOME"] = str(_HOME / "server")
 os.environ["PREFECT_HOME"] = str(_HOME / "prefect")
 os.environ["PLANFLOW_RESULTS_DIR"] = str(_HOME / "results")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -28,5 +36,5 @@ def prefect_api() -> str:
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=600):
         yield PREFECT_API_URL.value()

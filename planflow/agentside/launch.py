@@ -6,7 +6,9 @@ Prefect server has it and a worker of the ``planflow`` pool is online; otherwise
 ``planflow run|spec|plan`` process started detached (its own session, stdin ``/dev/null``,
 output to files in the run's state folder), against the same server when there is one (the
 flow run is created here first, so its UI URL is known at once: ``prefect_env.FLOW_RUN_VAR``),
-else with a temporary server of its own and no UI URL. Which server: ``prefect_api.server_url``.
+else the process picks its server itself (``prefect_env.prepare_prefect``: planflow's local
+server, started when none runs) and its UI URL is not known here. Which server:
+``prefect_api.server_url``.
 
 The launch record ``<state dir>/runs/{run_id}/launch.json`` says how the run went (``Launch``);
 ``watch`` reads it. A run that is executing (its run lock held, or a launched process or flow

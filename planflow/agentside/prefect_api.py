@@ -16,14 +16,22 @@ class PrefectUnreachable(RuntimeError):
 
 
 def server_url() -> str | None:
-    """The API URL of the Prefect server runs should use, or None when there is none (a run
-    then starts a temporary server of its own, without a UI). Raises PrefectUnreachable when
-    the configured server does not answer its health check."""
+    """The API URL of the Prefect server runs should use: ``PREFECT_API_URL``, else planflow's
+    local server when it runs and answers (``planflow.server_local``; it then becomes this
+    process's ``PREFECT_API_URL``), else None (a run then starts the local server itself).
+    Raises PrefectUnreachable when the configured server does not answer its health check."""
     from prefect.settings import PREFECT_API_URL
+
+    from planflow import server_local
+    from planflow.prefect_env import use_server
 
     url = PREFECT_API_URL.value()
     if not url:
-        return None
+        record = server_local.running()
+        if record is None or not server_local.answers(record.port):
+            return None
+        use_server(record.api_url)
+        return record.api_url
     with client() as api:
         failure = api.api_healthcheck()
     if failure is not None:
