@@ -1,0 +1,67 @@
+"""Real plans as their authors wrote them (issue 14), on fixtures written in the same shapes:
+dependency spellings, framework file names, long spec-kit lines, flat task lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from planning.errors import PlanError
+from planning.loader import load_plan
+from planning.references import dependency_refs
+from planning.spectacular import parse_spectacular
+from planning.validate import validate_plan
+
+
+def errors(plan):
+    return [i for i in validate_plan(plan) if i.severity == "error"]
+
+
+@pytest.mark.parametrize("text, refs", [
+    ("None", []), ("none", []), ("N/A", []), ("n/a", []), ("-", []), ("—", []), ("–", []),
+    ("\n- None (foundation task)", []), ("Phase 1", ["Phase 1"]), ("Phase 2 complete", ["Phase 2"]),
+    ("Phase 5 (API layer)", ["Phase 5"]), ("Task 5 (API layer)", ["5"]), ("Tasks 2.1, 2.3", ["2.1", "2.3"]),
+    ("Task 1.1 and 1.2", ["1.1", "1.2"]), ("\n- Task 1.1 (needs models)\n- Task 1.2", ["1.1", "1.2"]),
+    ("`T003`; T004 done", ["T003", "T004"]), ("the database work", ["the database work"]),
+])
+def test_dependency_spellings(text, refs):
+    assert dependency_refs(text) == refs
+
+
+PHASED = """\
+# Feature: shop
+
+## Phase 1: Data
+### Task 1.1: Schema
+**Dependencies**: None
+### Task 1.2: Models
+**Dependencies**: N/A
+
+## Phase 2: API
+### Task 2.1: Routes
+**Dependencies**: Phase 1 complete
+### Task 2.2: Auth
+**Dependencies**: Task 2.1 (routes first)
+
+## Phase 3: UI
+### Task 3.1: Pages
+**Dependencies**: Phase 2 (API layer), Tasks 1.1, 1.2
+### Task 3.2: Forms
+**Dependencies**: —
+"""
+
+
+def test_phase_references_mean_every_task_of_the_phase():
+    plan = parse_spectacular(PHASED, Path("plan.md"))
+    deps = {task.id: task.dependencies for task in plan.tasks()}
+    assert deps == {"1.1": [], "1.2": [], "2.1": ["1.1", "1.2"], "2.2": ["2.1"],
+                    "3.1": ["2.1", "2.2", "1.1", "1.2"], "3.2": []}
+    assert errors(plan) == []
+
+
+def test_unknown_phase_or_task_reference_names_what_was_read():
+    text = PHASED.replace("**Dependencies**: —", "**Dependencies**: Phase 9, the cache")
+    messages = [i.message for i in errors(parse_spectacular(text, Path("plan.md")))]
+    assert messages == ["task 3.2 depends on unknown task 'Phase 9'",
+                        "task 3.2 depends on unknown task 'the cache'"]
