@@ -65,3 +65,20 @@ def test_unknown_phase_or_task_reference_names_what_was_read():
     messages = [i.message for i in errors(parse_spectacular(text, Path("plan.md")))]
     assert messages == ["task 3.2 depends on unknown task 'Phase 9'",
                         "task 3.2 depends on unknown task 'the cache'"]
+
+
+LONG = ("Implement the mode selector in src/cli/modes.py that reads the --mode flag, validates it"
+        " against the registry in src/cli/registry.py, and falls back to the default mode when the"
+        " flag is missing or names a mode the registry does not know about at all, yet")
+
+
+def test_long_speckit_line_gets_a_short_title_and_keeps_the_whole_line(tmp_path):
+    path = tmp_path / "tasks.md"
+    path.write_text(f"# Tasks: modes\n\n## Phase 1: Core\n\n- [ ] T012 [P] [US1] {LONG}\n"
+                    "- [ ] T013 Add the \u202eflag to src/cli/flags.py\n")
+    plan = load_plan(path)
+    task = plan.task("T012")
+    assert len(LONG) > 250 and task.title == "Implement the mode selector in src/cli/modes.py that reads the --mode"
+    assert len(task.title) <= 72 and LONG in task.body
+    assert task.files == ["src/cli/modes.py", "src/cli/registry.py"]
+    assert [(i.code, i.line) for i in errors(plan)] == [("unsafe-title", 6)]
