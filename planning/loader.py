@@ -105,7 +105,7 @@ def _read_text(path: Path) -> str:
         if len(data) > MAX_PLAN_BYTES:
             raise PlanError(f"the plan is larger than {MAX_PLAN_BYTES // (1024 * 1024)} MiB", path,
                             fix="split it into several plans", code="plan-too-large")
-        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text
+        return data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")  # BOM, CRLF dropped
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError(f"cannot read the plan: {exc}", path,
                         fix="check the path and that the file is UTF-8 text",

@@ -14,7 +14,7 @@ from typing import Callable
 import yaml
 
 from planning.errors import PlanError
-from planning.yamldoc import check_expansion
+from planning.yamldoc import check_expansion, check_nesting
 
 _FENCE = re.compile(r"^\s*(?:(?:[-*+]|\d+[.)])\s+)?(`{3,}|~{3,})\s*([^\s`]*)")
 _MARKDOWN = ("markdown", "md")
@@ -58,13 +58,14 @@ def front_matter(texts: list[str], source: Path | None) -> tuple[dict[str, str],
 
     Returns ``(mapping, index of the first line after it)``; ``({}, 0)`` when there is none.
     Raises PlanError (code ``bad-front-matter``) for invalid YAML or a non-mapping,
-    (``yaml-too-large``) for an alias bomb.
+    (``yaml-too-large``) for an alias bomb, (``yaml-too-deep``) as ``check_nesting`` does.
     """
     if not texts or texts[0].strip() != "---":
         return {}, 0
     end = next((i for i in range(1, len(texts)) if texts[i].strip() in ("---", "...")), None)
     if end is None:
         return {}, 0
+    check_nesting("\n".join(texts[1:end]), source, line_offset=1)
     try:
         node = yaml.compose("\n".join(texts[1:end]), Loader=yaml.BaseLoader)
         if node is not None:

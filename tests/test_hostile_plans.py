@@ -193,3 +193,29 @@ def test_no_module_runs_a_shell_string():
                 if isinstance(node, ast.Attribute) and node.attr in ("system", "popen"):
                     assert not (isinstance(node.value, ast.Name) and node.value.id == "os"), path.name
 
+
+
+@pytest.mark.parametrize("name, text, line", [
+    ("flow.yaml", "name: x\nphases: " + "[" * 30000 + "]" * 30000 + "\n", 2),
+    ("recursion.yaml", "name: x\nphases: " + "[" * 450 + "]" * 450 + "\n", 2),
+    ("block.yaml", "name: x\nphases:\n" + "".join(" " * i + "-\n" for i in range(0, 2000, 2)), 103),
+    ("items.yaml", "name: x\nphases:\n" + "- " * 2000 + "x\n", 3),
+    ("deep.json", '{"phases": ' + "[" * 50000 + "]" * 50000 + "}", 1),
+    ("front.md", "---\nfeature: " + "{a: " * 1000 + "}" * 1000 + "\n---\n# x\n", 2),
+])
+def test_deep_nesting_is_capped_before_parsing(tmp_path, name, text, line):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(PlanError) as caught:
+        load_checked(path, None)
+    assert (caught.value.code, caught.value.file, caught.value.line) == ("yaml-too-deep", path, line)
+
+
+def test_bom_and_crlf_front_matter_reads_like_the_plain_file(tmp_path):
+    text = "---\nrunId: a1b2c3\n---\n# Feature: x\n\n## Phase 1: A\n\n### Task 1.1: T\n**Files**: `a.py`\n"
+    plain = write_plan(tmp_path / "plain.md", text)
+    marked = tmp_path / "marked.md"
+    marked.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    first, second = load_checked(plain, None), load_checked(marked, None)
+    assert second.run_id == first.run_id == "a1b2c3"
+    assert second.model_dump(exclude={"source"}) == first.model_dump(exclude={"source"})
