@@ -62,7 +62,7 @@ def execute_plan(params: ExecuteParams) -> dict | State:
     killed, salvaged and removed first.
     """
     repo = open_repository(Path(params.repo))
-    plan = load_plan(resolve_plan_path(params.plan_path, repo.root), params.plan_format)
+    plan = load_plan(resolve_plan_path(params.plan_path, repo.root), params.plan_format, repo.root)
     if params.serialize_conflicts:
         plan = serialize_conflicts(plan)
     check_plan(plan)

@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("plan", type=Path)
     validate.add_argument("--format", dest="plan_format")
     validate.add_argument("--json", action="store_true", help="the findings as JSON on stdout")
+    validate.add_argument("--repo", type=Path, help="the repository the plan runs in: absolute file"
+                                                    " paths map to the checkout prefix found in it")
     _plan_checks(validate)
 
     status = sub.add_parser("status", help="print the status of a run")
@@ -120,7 +122,8 @@ def _main(args: argparse.Namespace) -> int:
             return cmd_land(args, open_repo(args.repo), err)
         if args.command in AUTHORING_COMMANDS:
             return run_authoring(args, err, state_dir(args.repo))
-        plan = load_checked(args.plan, args.plan_format, args.strict, args.serialize_conflicts)
+        plan = load_checked(args.plan, args.plan_format, args.strict, args.serialize_conflicts,
+                            repo=args.repo)
         if args.dry_run:
             return cmd_dry_run(args, plan)
         return cmd_run(args, plan)
@@ -163,11 +166,12 @@ def _plan_checks(parser: argparse.ArgumentParser) -> None:
 
 
 def load_checked(path: Path, plan_format: str | None, strict: bool = False,
-                 serialize: bool = False, warn: Callable[[str], object] | None = None) -> Plan:
-    """Load and validate a plan (``serialize``: after serializing file conflicts); pass each
-    warning's text to ``warn`` (default: print it on stderr); PlanError on errors (``strict``:
-    file conflicts are errors)."""
-    plan = load_plan(path, plan_format)
+                 serialize: bool = False, warn: Callable[[str], object] | None = None,
+                 repo: Path | None = None) -> Plan:
+    """Load and validate a plan (``serialize``: after serializing file conflicts; ``repo``: the
+    repository absolute file paths are mapped into); pass each warning's text to ``warn``
+    (default: print it on stderr); PlanError on errors (``strict``: file conflicts are errors)."""
+    plan = load_plan(path, plan_format, repo)
     if serialize and not [i for i in validate_plan(plan) if i.severity == "error"]:
         plan = serialize_conflicts(plan)
     for warning in check_plan(plan, strict):
@@ -176,13 +180,13 @@ def load_checked(path: Path, plan_format: str | None, strict: bool = False,
 
 
 def validation_report(path: Path, plan_format: str | None = None, strict: bool = False,
-                      serialize: bool = False) -> dict:
+                      serialize: bool = False, repo: Path | None = None) -> dict:
     """What ``planflow validate --json`` prints: ``file``, ``valid``, ``phases`` and ``tasks``
     (None when the plan cannot be read), ``errors`` and ``warnings`` (each an ``Issue`` as JSON:
     ``code``, ``message``, ``file``, ``line``, ``fix``) and ``lines``, each finding as
     ``file:line: severity: message (fix: ...)``. An unreadable plan is one error finding."""
     try:
-        plan = load_plan(path, plan_format)
+        plan = load_plan(path, plan_format, repo)
         if serialize and not any(i.severity == "error" for i in validate_plan(plan)):
             plan = serialize_conflicts(plan)
         issues = validate_plan(plan, strict)
@@ -206,7 +210,8 @@ def validation_report(path: Path, plan_format: str | None = None, strict: bool =
 def cmd_validate(args: argparse.Namespace) -> int:
     """Print a plan's errors and warnings (stderr, or JSON on stdout); 0 when it has no
     errors, 1 otherwise."""
-    report = validation_report(args.plan, args.plan_format, args.strict, args.serialize_conflicts)
+    report = validation_report(args.plan, args.plan_format, args.strict, args.serialize_conflicts,
+                               args.repo)
     lines = report.pop("lines")
     if args.json:
         print(json.dumps(report, indent=2))

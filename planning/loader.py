@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from planning.abspaths import map_absolute_paths
 from planning.autospec import parse_autospec
 from planning.chopstack import parse_chopstack
 from planning.droidz import HEADINGS as DROIDZ_LINES
@@ -74,11 +75,12 @@ def detect_format(path: Path, text: str) -> str:
     )
 
 
-def load_plan(path: Path, format: str | None = None) -> Plan:
+def load_plan(path: Path, format: str | None = None, repo: Path | None = None) -> Plan:
     """Read and parse the plan at ``path``.
 
-    ``format`` is a key of ``FORMATS``; None detects it with :func:`detect_format`. Returns
-    the parsed Plan (``source`` set to ``path``). Raises PlanError for an unknown format name
+    ``format`` is a key of ``FORMATS``; None detects it with :func:`detect_format`. ``repo``:
+    the repository the plan runs in, used to choose the prefix of absolute file paths to map
+    (``planning.abspaths``). Returns the parsed Plan (``source`` set to ``path``). Raises PlanError for an unknown format name
     (``unknown-format``), a symlink to a file outside the link's own folder (``plan-symlink``),
     something that is not a regular file or cannot be read as UTF-8 text (``plan-unreadable``),
     a file over ``MAX_PLAN_BYTES`` (``plan-too-large``), or anything the format's parser rejects.
@@ -88,7 +90,7 @@ def load_plan(path: Path, format: str | None = None) -> Plan:
         raise PlanError(f"unknown plan format {format!r}", path,
                         fix=f"use one of: {', '.join(FORMATS)}", code="unknown-format")
     text = _read_text(path)
-    return FORMATS[format or detect_format(path, text)](text, path)
+    return map_absolute_paths(FORMATS[format or detect_format(path, text)](text, path), repo)
 
 
 def _read_text(path: Path) -> str:

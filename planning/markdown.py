@@ -178,22 +178,26 @@ def fenced_scripts(field_: Field | None) -> list[str]:
 
 
 
+_SEGMENT = r"(?:\([\w.-]+\)|[\w.@\[$-][\w.$@\[\]-]*)"  # also `[slug]`, `(group)`, `@modal`, `$id`
 _PATH = re.compile(
-    r"(?<![\w/.:-])((?:[\w.-]+/)*(?:[\w-][\w.-]*)?\.[A-Za-z][A-Za-z0-9]{0,9}|(?:[\w.-]+/)+[\w.-]+)(?![\w/-])"
+    rf"(?<![\w/.:$\]~-])(/?(?:{_SEGMENT}/)*(?:[\w$\[-][\w.$\[\]-]*)?\.[A-Za-z][A-Za-z0-9]{{0,9}}"
+    rf"|/?(?:{_SEGMENT}/)+[\w.$\[\]-]+)(?![\w/-])"
 )
 _NOT_PATHS = {"e.g", "i.e", "etc", "vs"}
 
 
 def paths_in(text: str) -> list[str]:
     """File paths mentioned in free text, in order, without duplicates: words with a file
-    extension (``src/app.py``, ``.gitignore``) or with a slash (``src/models/user``).
+    extension (``src/app.py``, ``.gitignore``) or with a slash (``src/models/user``), absolute
+    ones of at least four parts too (``planning.abspaths`` maps them), with the characters of framework routes
+    (``routes/admin.$id.tsx``, ``app/[slug]/page.tsx``, ``app/(shop)/@modal/page.tsx``).
     Abbreviations (``e.g.``), version numbers and URLs are not paths."""
     found = []
     for match in _PATH.finditer(text):
         path = match.group(1).rstrip(".")
         if path.lower() in _NOT_PATHS or "//" in path or path.startswith("..") or "/" == path[-1]:
             continue
-        if re.fullmatch(r"[\d./]+", path):
-            continue
+        if re.fullmatch(r"[\d./]+", path) or (path.startswith("/") and path.count("/") < 4):
+            continue  # a version, or a slash command (`/speckit.plan`) rather than a checkout path
         found.append(path)
     return list(dict.fromkeys(found))

@@ -82,3 +82,73 @@ def test_long_speckit_line_gets_a_short_title_and_keeps_the_whole_line(tmp_path)
     assert len(task.title) <= 72 and LONG in task.body
     assert task.files == ["src/cli/modes.py", "src/cli/registry.py"]
     assert [(i.code, i.line) for i in errors(plan)] == [("unsafe-title", 6)]
+
+
+ABSOLUTE = """\
+# Feature: shop
+
+## Phase 1: UI
+
+### Task 1.1: Table
+**Files**:
+- `{root}/src/app/components/ui/table.tsx`
+- `{root}/src/routes/admin.games.$gameId.edit.tsx`
+
+Edit `{root}/src/app/components/ui/table.tsx` only.
+
+### Task 1.2: Pages
+**Files**: `{root}/app/[slug]/page.tsx`, `{root}/app/(marketing)/@modal/page.tsx`, `{root}/docs/read me.md`
+**Dependencies**: Task 1.1
+"""
+
+
+def absolute_plan(tmp_path, root, extra=""):
+    path = tmp_path / "plan.md"
+    path.write_text(ABSOLUTE.format(root=root) + extra)
+    return path
+
+
+def test_absolute_paths_of_the_authors_checkout_map_to_the_repository(tmp_path):
+    plan = load_plan(absolute_plan(tmp_path, "/Users/alice/projects/shop-vite"))
+    assert plan.task("1.1").files == ["src/app/components/ui/table.tsx",
+                                      "src/routes/admin.games.$gameId.edit.tsx"]
+    assert plan.task("1.2").files == ["app/[slug]/page.tsx", "app/(marketing)/@modal/page.tsx",
+                                      "docs/read me.md"]
+    assert "Edit `src/app/components/ui/table.tsx` only." in plan.task("1.1").body
+    warnings = [i for i in validate_plan(plan) if i.code == "absolute-paths-mapped"]
+    assert [(w.severity, w.line) for w in warnings] == [("warning", 5)]
+    assert "/Users/alice/projects/shop-vite/" in warnings[0].message
+    assert errors(plan) == []
+
+
+def test_with_a_repository_the_prefix_is_where_the_paths_exist(tmp_path):
+    # the common folder would be .../shop-vite; the repository holds `shop-vite/...` one level up
+    repo = tmp_path / "repo"
+    (repo / "shop-vite" / "src" / "app" / "components" / "ui").mkdir(parents=True)
+    (repo / "shop-vite" / "app").mkdir()
+    plan = load_plan(absolute_plan(tmp_path, "/home/bob/mono/shop-vite"), repo=repo)
+    assert plan.task("1.1").files[0] == "shop-vite/src/app/components/ui/table.tsx"
+    assert load_plan(absolute_plan(tmp_path, "/home/bob/mono/shop-vite")).task("1.1").files[0] == \
+        "src/app/components/ui/table.tsx"
+
+
+@pytest.mark.parametrize("files", ["`/etc/passwd`", "`~/.ssh/config`", "`/usr/lib/x/y/z.so`",
+                                   "`/home/bob/.bashrc`"])
+def test_paths_that_map_nowhere_stay_errors(tmp_path, files):
+    path = tmp_path / "plan.md"
+    path.write_text(f"# F\n\n## Phase 1: A\n\n### Task 1.1: T\n**Files**: {files}\n")
+    assert [i.code for i in errors(load_plan(path))] == ["unsafe-file-path"]
+
+
+def test_an_absolute_path_outside_the_prefix_stays_an_error(tmp_path):
+    plan = load_plan(absolute_plan(tmp_path, "/Users/alice/projects/shop-vite",
+                                   "\n### Task 1.3: Hosts\n**Files**: `/etc/hosts`\n"))
+    assert [(i.code, i.message) for i in errors(plan)] == [
+        ("unsafe-file-path", "task '1.3': file '/etc/hosts' is absolute")]
+
+
+@pytest.mark.parametrize("path", ["../x", "-rf", ".git/config", "a\x07b", "src/\u202eb.ts"])
+def test_unsafe_paths_stay_errors_among_framework_names(tmp_path, path):
+    plan_path = tmp_path / "plan.md"
+    plan_path.write_text(f"# F\n\n## Phase 1: A\n\n### Task 1.1: T\n**Files**:\n- `app/[id]/page.tsx`\n- `{path}`\n")
+    assert [i.code for i in errors(load_plan(plan_path))] == ["unsafe-file-path"]
