@@ -19,6 +19,7 @@ from planning.errors import PlanError
 from planning.jsonplan import parse_json_plan
 from planning.models import Plan
 from planning.native import PLAN_KEYS, parse_native
+from planning.phasefiles import is_phase_file, parse_phase_files, phase_files
 from planning.speckit import TASK_LINE, parse_speckit
 from planning.spectacular import parse_spectacular
 
@@ -89,7 +90,14 @@ def load_plan(path: Path, format: str | None = None, repo: Path | None = None) -
     if format is not None and format not in FORMATS:
         raise PlanError(f"unknown plan format {format!r}", path,
                         fix=f"use one of: {', '.join(FORMATS)}", code="unknown-format")
+    if path.is_dir() and not path.is_symlink() and format in (None, "spectacular"):
+        plan = parse_phase_files(path, [(file, _read_text(file)) for file in phase_files(path)])
+        return map_absolute_paths(plan, repo)
     text = _read_text(path)
+    if format is None and is_phase_file(path, text):
+        raise PlanError(f"this file is one phase of the plan in {path.parent}/", path, 1,
+                        fix=f"pass the folder instead: `planflow validate {path.parent}/`",
+                        code="phase-file")
     return map_absolute_paths(FORMATS[format or detect_format(path, text)](text, path), repo)
 
 

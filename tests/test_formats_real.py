@@ -152,3 +152,49 @@ def test_unsafe_paths_stay_errors_among_framework_names(tmp_path, path):
     plan_path = tmp_path / "plan.md"
     plan_path.write_text(f"# F\n\n## Phase 1: A\n\n### Task 1.1: T\n**Files**:\n- `app/[id]/page.tsx`\n- `{path}`\n")
     assert [i.code for i in errors(load_plan(plan_path))] == ["unsafe-file-path"]
+
+
+PHASE_FILES = {
+    "plan-phase1.md": "# Phase 1: Data\n\n**Strategy**: sequential\n\n## Task 1: Schema\n**Files**: `db/schema.sql`\n"
+                      "**Dependencies**: None\n\n## Task 2: Models\n**Files**: `src/models.ts`\n",
+    "plan-phase2.md": "# Phase 2: API layer\n\n**Strategy**: parallel\n**Dependencies**: Phase 1\n\n"
+                      "## Task 3: Routes\n**Files**: `src/api/routes.ts`\n**Dependencies**: Task 2 (models)\n\n"
+                      "## Task 4: Auth\n**Files**: `src/api/auth.ts`\n**Dependencies**: Phase 1\n\n"
+                      "```bash\n# not a heading\n```\n",
+    "plan-phase10.md": "# Phase 10: UI Layer\n\n**Dependencies**: Phase 2\n\n## Task 5: Public routes\n"
+                       "**Files**: `src/routes/index.tsx`\n**Dependencies**: Task 3 (API layer), Task 4\n",
+}
+
+
+def phase_folder(tmp_path):
+    folder = tmp_path / "specs" / "x" / "plan"
+    folder.mkdir(parents=True)
+    for name, text in PHASE_FILES.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_a_folder_of_phase_files_is_one_plan(tmp_path):
+    plan = load_plan(phase_folder(tmp_path))
+    assert plan.name == "x" and [p.number for p in plan.phases] == [1, 2, 10]
+    assert [p.strategy.value for p in plan.phases] == ["sequential", "parallel", "sequential"]
+    assert {t.id: t.dependencies for t in plan.tasks()} == {
+        "1": [], "2": [], "3": ["2"], "4": ["1", "2"], "5": ["3", "4"]}
+    assert "# not a heading" in plan.task("4").body
+    assert errors(plan) == []
+
+
+def test_one_phase_file_alone_names_the_folder(tmp_path):
+    folder = phase_folder(tmp_path)
+    with pytest.raises(PlanError) as caught:
+        load_plan(folder / "plan-phase2.md")
+    assert (caught.value.code, caught.value.line) == ("phase-file", 1)
+    assert str(folder) in caught.value.fix
+
+
+def test_a_phase_file_error_names_its_file(tmp_path):
+    folder = phase_folder(tmp_path)
+    (folder / "plan-phase2.md").write_text("# Phase 2: API\n\n**Strategy**: sideways\n\n## Task 3: R\n")
+    with pytest.raises(PlanError) as caught:
+        load_plan(folder)
+    assert (caught.value.file, caught.value.line) == (folder / "plan-phase2.md", 3)
