@@ -198,3 +198,42 @@ def test_a_phase_file_error_names_its_file(tmp_path):
     with pytest.raises(PlanError) as caught:
         load_plan(folder)
     assert (caught.value.file, caught.value.line) == (folder / "plan-phase2.md", 3)
+
+
+FLAT = """\
+tasks:
+  - id: look
+    title: Inspect the code
+    phase: inspect
+    files: [notes.md]
+  - id: impl-a
+    title: Implement a
+    phase: implement
+    parallel: true
+    files: [src/a.py]
+    dependencies: [look]
+  - id: impl-b
+    title: Implement b
+    phase: implement
+    parallel: true
+    files: [src/b.py]
+  - id: check
+    title: Test it
+    phase: test
+    files: [tests/test_a.py]
+    dependencies: [impl-a, impl-b]
+"""
+
+
+def test_flat_task_list_with_phase_keys(tmp_path):
+    path = tmp_path / "tasks.yaml"
+    path.write_text(FLAT)
+    plan = load_plan(path)
+    assert [(p.name, p.strategy.value, [t.id for t in p.tasks]) for p in plan.phases] == [
+        ("inspect", "sequential", ["look"]), ("implement", "parallel", ["impl-a", "impl-b"]),
+        ("test", "sequential", ["check"])]
+    assert errors(plan) == []
+    path.write_text(FLAT.replace("    phase: test\n", ""))
+    with pytest.raises(PlanError) as caught:
+        load_plan(path)
+    assert (caught.value.code, caught.value.line) == ("task-outside-phase", 17)
