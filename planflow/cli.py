@@ -28,6 +28,7 @@ from planflow.prefect_env import prepare_prefect, run_flow_state
 from planflow.redacted_io import redacted_streams
 from planflow.clean_cli import add_clean_command, cmd_clean, human_bytes, worktrees_disk
 from planflow.land_cli import add_land_command, cmd_land
+from planflow.plan_view import outline_lines, plan_outline
 from planflow.review_cli import add_review_options, review_params
 from planning.errors import Issue, PlanError
 from planning.loader import load_plan
@@ -84,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("plan", type=Path)
     validate.add_argument("--format", dest="plan_format")
     validate.add_argument("--json", action="store_true", help="the findings as JSON on stdout")
+    validate.add_argument("--show", action="store_true", help="print the plan as planflow read it"
+                          " (phases, tasks with files and dependencies, skipped tasks)")
     validate.add_argument("--repo", type=Path, help="the repository the plan runs in: absolute file"
                                                     " paths map to the checkout prefix found in it")
     _plan_checks(validate)
@@ -182,7 +185,9 @@ def load_checked(path: Path, plan_format: str | None, strict: bool = False,
 def validation_report(path: Path, plan_format: str | None = None, strict: bool = False,
                       serialize: bool = False, repo: Path | None = None) -> dict:
     """What ``planflow validate --json`` prints: ``file``, ``valid``, ``phases`` and ``tasks``
-    (None when the plan cannot be read), ``errors`` and ``warnings`` (each an ``Issue`` as JSON:
+    as ``planflow.plan_view.plan_outline`` gives them (``tasks[].files``, ``tasks[].depends_on``,
+    ``tasks[].phase``...; None when the plan cannot be read) with ``name``, ``run_id`` and
+    ``skipped``, ``errors`` and ``warnings`` (each an ``Issue`` as JSON:
     ``code``, ``message``, ``file``, ``line``, ``fix``) and ``lines``, each finding as
     ``file:line: severity: message (fix: ...)``. An unreadable plan is one error finding."""
     try:
@@ -195,10 +200,10 @@ def validation_report(path: Path, plan_format: str | None = None, strict: bool =
                                     line=exc.line, fix=exc.fix)]
     errors = [issue for issue in issues if issue.severity == "error"]
     summary = f"{len(plan.phases)} phases, {len(plan.tasks())} tasks" if plan else "unreadable"
+    outline = plan_outline(plan) if plan else dict.fromkeys(("name", "run_id", "phases", "tasks",
+                                                             "skipped"))
     return {
-        "file": str(path), "valid": not errors,
-        "phases": len(plan.phases) if plan else None,
-        "tasks": len(plan.tasks()) if plan else None,
+        "file": str(path), "valid": not errors, **outline,
         "errors": [i.model_dump(mode="json") for i in errors],
         "warnings": [i.model_dump(mode="json") for i in issues if i.severity == "warning"],
         "lines": [str(issue) for issue in issues] + [
@@ -208,14 +213,16 @@ def validation_report(path: Path, plan_format: str | None = None, strict: bool =
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Print a plan's errors and warnings (stderr, or JSON on stdout); 0 when it has no
-    errors, 1 otherwise."""
+    """Print a plan's errors and warnings (stderr, or JSON on stdout), with ``--show`` the plan
+    as read first (stdout); 0 when it has no errors, 1 otherwise."""
     report = validation_report(args.plan, args.plan_format, args.strict, args.serialize_conflicts,
                                args.repo)
     lines = report.pop("lines")
     if args.json:
         print(json.dumps(report, indent=2))
     else:
+        if args.show and report["tasks"] is not None:
+            print("\n".join(outline_lines(report)))
         for line in lines:
             err.print(line)
     return 0 if report["valid"] else 1
