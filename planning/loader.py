@@ -22,6 +22,7 @@ from planning.native import PLAN_KEYS, parse_native
 from planning.phasefiles import is_phase_file, parse_phase_files, phase_files
 from planning.speckit import TASK_LINE, parse_speckit
 from planning.spectacular import parse_spectacular
+from planning.taskmaster import TASKS_LIST, parse_taskmaster
 
 Parser = Callable[[str, Path | None], Plan]
 
@@ -33,6 +34,7 @@ FORMATS: dict[str, Parser] = {
     "autospec": parse_autospec,
     "chopstack": parse_chopstack,
     "json": parse_json_plan,
+    "taskmaster": parse_taskmaster,
 }
 
 MAX_PLAN_BYTES = 4 * 1024 * 1024
@@ -47,7 +49,8 @@ _AUTOSPEC_PHASE = re.compile(r"^\s+-\s+number\s*:", re.M)
 def detect_format(path: Path, text: str) -> str:
     """The format name of a plan, from its suffix and content.
 
-    ``.json`` -> ``json``. Markdown (``.md``): ``speckit`` when it has ``- [ ] T001`` task
+    ``.json`` -> ``taskmaster`` when it has a ``"tasks": [`` list and no ``"phases"``, else
+    ``json``. Markdown (``.md``): ``speckit`` when it has ``- [ ] T001`` task
     lines, ``droidz`` when it has task groups or ``- Dependencies:`` bullets, else
     ``spectacular``. YAML (``.yaml``/``.yml``, or no suffix): by top-level keys: only
     ``name``/``run_id``/``spec``/``phases`` -> ``native``; ``summary``, ``_meta`` or numbered
@@ -56,7 +59,7 @@ def detect_format(path: Path, text: str) -> str:
     """
     suffix = path.suffix.lower()
     if suffix == ".json" or (suffix not in _MARKDOWN | _YAML and text.lstrip().startswith("{")):
-        return "json"
+        return "taskmaster" if TASKS_LIST.search(text) and '"phases"' not in text else "json"
     if suffix in _MARKDOWN or (suffix not in _YAML and re.search(r"^#{1,3}\s", text, re.M)):
         if TASK_LINE.search(text):
             return "speckit"

@@ -237,3 +237,34 @@ def test_flat_task_list_with_phase_keys(tmp_path):
     with pytest.raises(PlanError) as caught:
         load_plan(path)
     assert (caught.value.code, caught.value.line) == ("task-outside-phase", 17)
+
+
+TASK_MASTER = """\
+{"master": {"tasks": [
+  {"id": 1, "title": "Schema", "status": "done", "dependencies": [], "details": "Write db/schema.sql",
+   "subtasks": [{"id": 1, "title": "Tables", "status": "pending", "dependencies": []},
+                {"id": 2, "title": "Indexes", "status": "pending", "dependencies": [1]}]},
+  {"id": 2, "title": "API", "status": "pending", "dependencies": [1], "subtasks": [
+     {"id": 1, "title": "Routes in src/api/routes.ts", "status": "pending", "dependencies": []},
+     {"id": 2, "title": "Auth", "status": "cancelled", "dependencies": []},
+     {"id": 3, "title": "Docs", "status": "pending", "dependencies": ["2.1", 1]}]},
+  {"id": 3, "title": "UI", "status": "blocked", "dependencies": [2], "details": "src/ui/app.tsx"}
+ ], "metadata": {"created": "2025-01-01"}},
+ "later": {"tasks": []}}
+"""
+
+
+def test_task_master_tagged_file_with_subtasks(tmp_path):
+    path = tmp_path / ".taskmaster" / "tasks" / "tasks.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(TASK_MASTER)
+    plan = load_plan(path)
+    assert [[t.id for t in p.tasks] for p in plan.phases] == [["1.1", "1.2"], ["2.1", "2.2", "2.3"], ["3"]]
+    deps = {t.id: t.dependencies for t in plan.tasks()}
+    assert deps == {"1.1": [], "1.2": [], "2.1": ["1.1", "1.2"], "2.2": ["2.1"],
+                    "2.3": ["1.1", "1.2", "2.1"], "3": ["2.1", "2.2", "2.3"]}
+    assert {t.id: t.status for t in plan.tasks()} == {"1.1": "done", "1.2": "done", "2.1": "pending",
+                                                      "2.2": "done", "2.3": "pending", "3": "blocked"}
+    assert plan.task("2.1").files == ["src/api/routes.ts"] and plan.task("3").files == ["src/ui/app.tsx"]
+    assert [w.code for w in plan.parse_warnings] == ["other-tags"]
+    assert errors(plan) == []
