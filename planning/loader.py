@@ -21,6 +21,7 @@ from planning.models import Plan
 from planning.native import PLAN_KEYS, parse_native
 from planning.phasefiles import is_phase_file, parse_phase_files, phase_files
 from planning.speckit import TASK_LINE, parse_speckit
+from planning.speckitty import WORK_PACKAGE, parse_speckitty
 from planning.spectacular import parse_spectacular
 from planning.taskmaster import TASKS_LIST, parse_taskmaster
 
@@ -35,6 +36,7 @@ FORMATS: dict[str, Parser] = {
     "chopstack": parse_chopstack,
     "json": parse_json_plan,
     "taskmaster": parse_taskmaster,
+    "speckitty": parse_speckitty,
 }
 
 MAX_PLAN_BYTES = 4 * 1024 * 1024
@@ -49,7 +51,7 @@ _AUTOSPEC_PHASE = re.compile(r"^\s+-\s+number\s*:", re.M)
 def detect_format(path: Path, text: str) -> str:
     """The format name of a plan, from its suffix and content.
 
-    ``.json`` -> ``taskmaster`` when it has a ``"tasks": [`` list and no ``"phases"``, else
+    Markdown with ``## Work Package WP01`` sections -> ``speckitty``. ``.json`` -> ``taskmaster`` when it has a ``"tasks": [`` list and no ``"phases"``, else
     ``json``. Markdown (``.md``): ``speckit`` when it has ``- [ ] T001`` task
     lines, ``droidz`` when it has task groups or ``- Dependencies:`` bullets, else
     ``spectacular``. YAML (``.yaml``/``.yml``, or no suffix): by top-level keys: only
@@ -61,6 +63,8 @@ def detect_format(path: Path, text: str) -> str:
     if suffix == ".json" or (suffix not in _MARKDOWN | _YAML and text.lstrip().startswith("{")):
         return "taskmaster" if TASKS_LIST.search(text) and '"phases"' not in text else "json"
     if suffix in _MARKDOWN or (suffix not in _YAML and re.search(r"^#{1,3}\s", text, re.M)):
+        if WORK_PACKAGE.search(text):
+            return "speckitty"
         if TASK_LINE.search(text):
             return "speckit"
         return "droidz" if DROIDZ_LINES.search(text) else "spectacular"

@@ -96,3 +96,20 @@ def resolve_reference(ref: str, task_ids: list[str]) -> str:
         if numbers and wanted[: len(numbers)] == numbers and len(numbers) > best_len:
             best, best_len = task_id, len(numbers)
     return best
+
+
+def dependency_layers(deps: dict[str, list[str]]) -> list[list[str]]:
+    """The layers of a dependency graph (``{id: ids it depends on}``, in plan order): layer 1
+    holds the ids depending on nothing known, layer k those whose known dependencies are all in
+    earlier layers, each in plan order. Ids in a cycle form one last layer (validation reports
+    the cycle)."""
+    placed: set[str] = set()
+    pending = list(deps)
+    layers = []
+    while pending:
+        layer = [i for i in pending if all(d in placed or d not in deps or d == i for d in deps[i])]
+        layer = layer or pending
+        layers.append(layer)
+        placed.update(layer)
+        pending = [i for i in pending if i not in placed]
+    return layers

@@ -28,6 +28,7 @@ from pathlib import Path
 from planning.errors import Issue
 from planning.markdown import paths_in
 from planning.models import Phase, Plan, PlanTask, Strategy
+from planning.references import dependency_layers
 from planning.safety import file_path_problem
 from planning.yamldoc import Doc, LineList, LineMap, load_json
 
@@ -134,20 +135,9 @@ def _task(doc: Doc, node: LineMap, task_id: str, what: str, parent_done: bool,
 
 
 def _layers(parents: dict[str, _Parent]) -> list[Phase]:
-    """Phases of the task-level dependency graph's layers; tasks in a cycle or depending on an
-    unknown task form a last phase (validation reports them)."""
-    placed: dict[str, int] = {}
-    pending = list(parents.values())
-    layers: list[list[_Parent]] = []
-    while pending:
-        layer = [p for p in pending if all(dep in placed or dep not in parents for dep in p.deps)]
-        layer = layer or pending
-        for parent in layer:
-            placed[parent.id] = len(layers)
-        layers.append(layer)
-        chosen = {id(p) for p in layer}
-        pending = [p for p in pending if id(p) not in chosen]
+    """Phases of the task-level dependency graph's layers (``references.dependency_layers``)."""
+    layers = dependency_layers({parent.id: parent.deps for parent in parents.values()})
     return [Phase(number=number, name=f"Layer {number}", strategy=Strategy.parallel,
-                  tasks=[task for parent in layer for task in parent.tasks],
-                  line=layer[0].tasks[0].line if layer[0].tasks else None)
+                  tasks=[task for task_id in layer for task in parents[task_id].tasks],
+                  line=parents[layer[0]].tasks[0].line)
             for number, layer in enumerate(layers, start=1)]

@@ -268,3 +268,48 @@ def test_task_master_tagged_file_with_subtasks(tmp_path):
     assert plan.task("2.1").files == ["src/api/routes.ts"] and plan.task("3").files == ["src/ui/app.tsx"]
     assert [w.code for w in plan.parse_warnings] == ["other-tags"]
     assert errors(plan) == []
+
+
+KITTY_TASKS = """\
+# Work Packages: Greeter
+
+## Work Package WP01: Core (Priority: P0) 🎯 MVP
+### Included Subtasks
+- [x] T001 Add the greeter in `src/greet.py`
+- [ ] T002 [P] Test it in `tests/test_greet.py`
+### Dependencies
+- None (starting package)
+
+## Work Package WP02: CLI (Priority: P1)
+### Included Subtasks
+- [ ] T003 Add the command in `src/cli.py`
+### Dependencies
+- Depends on WP01 (needs the greeter).
+
+## Work Package WP03: Docs (Priority: P2)
+### Included Subtasks
+- [ ] T004 Document it in `docs/usage.md`
+### Dependencies
+- Depends on WP01–WP02.
+"""
+
+
+def test_spec_kitty_feature_with_work_package_files(tmp_path):
+    feature = tmp_path / "kitty-specs" / "001-greeter"
+    (feature / "tasks" / "done").mkdir(parents=True)
+    (feature / "tasks.md").write_text(KITTY_TASKS)
+    (feature / "tasks" / "done" / "WP01-core.md").write_text(
+        '---\nwork_package_id: "WP01"\nlane: "planned"\n---\n# Core\nWrite the greeter.\n')
+    (feature / "tasks" / "WP02-cli.md").write_text(
+        "---\nwork_package_id: WP02\nlane: for_review\ndependencies: []\nowned_files:\n- src/cli/**\n---\nBuild the CLI.\n")
+    plan = load_plan(feature / "tasks.md")
+    assert plan.name == "001-greeter"
+    assert [[t.id for t in p.tasks] for p in plan.phases] == [["WP01", "WP02"], ["WP03"]]
+    assert {t.id: (t.status, t.dependencies) for t in plan.tasks()} == {
+        "WP01": ("done", []), "WP02": ("pending", []), "WP03": ("pending", ["WP01", "WP02"])}
+    assert plan.task("WP02").files == ["src/cli/**"] and "Build the CLI." in plan.task("WP02").body
+    assert plan.task("WP03").files == ["docs/usage.md"] and plan.task("WP01").title == "Core"
+    assert errors(plan) == []
+    (feature / "status.events.jsonl").write_text(
+        '{"wp_id": "WP03", "from_lane": "planned", "to_lane": "done"}\n{"event_type": "x"}\n')
+    assert load_plan(feature / "tasks.md").task("WP03").status == "done"
