@@ -30,7 +30,7 @@ _SPLIT = re.compile(r",|;|\n|\s+and\s+|\s+&\s+", re.I)
 def dependency_refs(text: str) -> list[str]:
     """The references in a dependency field's text (see the module docstring), in order,
     without duplicates: ``"Phase N"`` for a phase, the task id as written for a task, the part as
-    written (stripped of bullets and comments) for what reads as neither."""
+    written (stripped of bullets, comments and a leading ``Task``) for what reads as neither."""
     refs = []
     for part in _SPLIT.split(re.sub(r"[\[\]`*]", " ", _COMMENT.sub(" ", text))):
         part = re.sub(r"^\s*(?:[-+]\s+|\d+[.)]\s+)?", "", part)
@@ -42,7 +42,7 @@ def dependency_refs(text: str) -> list[str]:
         elif match := _TASK_REF.match(part):
             refs.append(match.group(1))
         else:
-            refs.append(part)
+            refs.append(re.sub(r"^tasks?\s+", "", part, flags=re.I))
     return list(dict.fromkeys(refs))
 
 

@@ -24,6 +24,7 @@ def errors(plan):
     ("Phase 5 (API layer)", ["Phase 5"]), ("Task 5 (API layer)", ["5"]), ("Tasks 2.1, 2.3", ["2.1", "2.3"]),
     ("Task 1.1 and 1.2", ["1.1", "1.2"]), ("\n- Task 1.1 (needs models)\n- Task 1.2", ["1.1", "1.2"]),
     ("`T003`; T004 done", ["T003", "T004"]), ("the database work", ["the database work"]),
+    ("Task sk-x-y", ["sk-x-y"]),
 ])
 def test_dependency_spellings(text, refs):
     assert dependency_refs(text) == refs
