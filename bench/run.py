@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+import chain
 import dry_run
 import large_repo
 import makespan
@@ -33,6 +34,7 @@ BENCHMARKS: dict[str, tuple[Callable[..., list[Row]], dict, dict]] = {
     "P2": (makespan.run, {"tasks": 60}, {"tasks": 4}),
     "P3": (rerun.run, {"tasks": 50}, {"tasks": 3}),
     "P4": (lambda **kw: dry_run.run(**kw) + plan_scale.run(**kw), {"tasks": 1000}, {"tasks": 20}),
+    "P4b": (chain.run, {"tasks": 5000, "wide": 2000}, {"tasks": 10, "wide": 10}),
     "P5": (large_repo.run, {"files": 20000, "kb": 12, "rounds": 3}, {"files": 40, "kb": 1, "rounds": 1}),
     "P6": (worktree_setup.run, {"files": 20000, "tasks": 4}, {"files": 50, "tasks": 1}),
     "MEM": (memory.run, {"tasks": 200}, {"tasks": 4}),

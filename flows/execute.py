@@ -41,9 +41,10 @@ from tasks.limits import agent_limit
 
 
 def resolve_plan_path(plan_path: str, repo: Path) -> Path:
-    """``plan_path`` as given when it exists, else relative to ``repo``; PlanError when neither."""
+    """``plan_path`` (a plan file, or a folder of phase files) as given when it exists, else
+    relative to ``repo``; PlanError when neither."""
     for candidate in (Path(plan_path), repo / plan_path):
-        if candidate.is_file():
+        if candidate.is_file() or candidate.is_dir():
             return candidate.resolve()
     raise PlanError(f"plan file not found: {plan_path}", fix="give a path to an existing plan file")
 
@@ -63,7 +64,7 @@ def execute_plan(params: ExecuteParams) -> dict | State:
     killed, salvaged and removed first.
     """
     repo = open_repository(Path(params.repo))
-    plan = load_plan(resolve_plan_path(params.plan_path, repo.root), params.plan_format)
+    plan = load_plan(resolve_plan_path(params.plan_path, repo.root), params.plan_format, repo.root)
     if params.serialize_conflicts:
         plan = serialize_conflicts(plan)
         for lane in plan.lanes:

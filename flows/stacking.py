@@ -92,7 +92,7 @@ def _resolve(ctx: RunContext, repo: Repository, base: str, entries: list[StackEn
         conflict.notes.append(f"No resolver agent was started: the run's cost ${spent:.4f} passed"
                               f" its budget ${budget}.")
         raise conflict
-    plan = load_plan(ctx.plan_path, ctx.params.plan_format)
+    plan = load_plan(ctx.plan_path, ctx.params.plan_format, ctx.repo)
     other = conflict.other or last_toucher(ctx, base, conflict.files)
     spec = ResolveSpec(
         run_id=ctx.run_id, repo=ctx.repo, plan_name=ctx.plan_name, task=plan.task(conflict.task),

@@ -29,6 +29,7 @@ from planflow.prefect_env import EXIT_PREFECT, PrefectStartError, prepare_prefec
 from planflow.redacted_io import redacted_streams
 from planflow.clean_cli import add_clean_command, cmd_clean, human_bytes, worktrees_disk
 from planflow.land_cli import add_land_command, cmd_land
+from planflow.plan_view import outline_lines, plan_outline
 from planflow.server_cli import add_server_command, add_server_option, cmd_server
 from planflow.review_cli import add_review_options, review_params
 from planning.errors import Issue, PlanError
@@ -93,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("plan", type=Path, help="the plan file")
     validate.add_argument("--format", dest="plan_format")
     validate.add_argument("--json", action="store_true", help="the findings as JSON on stdout")
+    validate.add_argument("--show", action="store_true", help="print the plan as planflow read it"
+                          " (phases, tasks with files and dependencies, skipped tasks)")
+    validate.add_argument("--repo", type=Path, help="the repository the plan runs in: absolute file"
+                                                    " paths map to the checkout prefix found in it")
     _plan_checks(validate)
 
     status = sub.add_parser("status", help="print the status of a run")
@@ -133,7 +138,8 @@ def _main(args: argparse.Namespace) -> int:
             return cmd_land(args, open_repo(args.repo), err)
         if args.command in AUTHORING_COMMANDS:
             return run_authoring(args, err, state_dir(args.repo))
-        plan = load_checked(args.plan, args.plan_format, args.strict, args.serialize_conflicts)
+        plan = load_checked(args.plan, args.plan_format, args.strict, args.serialize_conflicts,
+                            repo=args.repo)
         if args.dry_run:
             return cmd_dry_run(args, plan)
         return cmd_run(args, plan)
@@ -180,11 +186,12 @@ def _plan_checks(parser: argparse.ArgumentParser) -> None:
 
 
 def load_checked(path: Path, plan_format: str | None, strict: bool = False,
-                 serialize: bool = False, warn: Callable[[str], object] | None = None) -> Plan:
-    """Load and validate a plan (``serialize``: after serializing file conflicts); pass each
-    warning's text to ``warn`` (default: print it on stderr); PlanError on errors (``strict``:
-    file conflicts are errors)."""
-    plan = load_plan(path, plan_format)
+                 serialize: bool = False, warn: Callable[[str], object] | None = None,
+                 repo: Path | None = None) -> Plan:
+    """Load and validate a plan (``serialize``: after serializing file conflicts; ``repo``: the
+    repository absolute file paths are mapped into); pass each warning's text to ``warn``
+    (default: print it on stderr); PlanError on errors (``strict``: file conflicts are errors)."""
+    plan = load_plan(path, plan_format, repo)
     if serialize and not [i for i in validate_plan(plan) if i.severity == "error"]:
         plan = serialize_conflicts(plan)
     for warning in check_plan(plan, strict):
@@ -201,14 +208,16 @@ def lane_lines(plan: Plan) -> list[str]:
 
 
 def validation_report(path: Path, plan_format: str | None = None, strict: bool = False,
-                      serialize: bool = False) -> dict:
+                      serialize: bool = False, repo: Path | None = None) -> dict:
     """What ``planflow validate --json`` prints: ``file``, ``valid``, ``phases`` and ``tasks``
-    (None when the plan cannot be read), ``errors`` and ``warnings`` (each an ``Issue`` as JSON:
-    ``code``, ``message``, ``file``, ``line``, ``fix``), ``lanes`` (``planning.models.Lane`` as
-    JSON, with ``serialize``) and ``lines``, each finding and lane as
+    as ``planflow.plan_view.plan_outline`` gives them (``tasks[].files``, ``tasks[].depends_on``,
+    ``tasks[].phase``...; None when the plan cannot be read) with ``name``, ``run_id`` and
+    ``skipped``, ``errors`` and ``warnings`` (each an ``Issue`` as JSON: ``code``, ``message``,
+    ``file``, ``line``, ``fix``), ``lanes`` (``planning.models.Lane`` as JSON, with
+    ``serialize``) and ``lines``, each finding and lane as
     ``file:line: severity: message (fix: ...)``. An unreadable plan is one error finding."""
     try:
-        plan = load_plan(path, plan_format)
+        plan = load_plan(path, plan_format, repo)
         if serialize and not any(i.severity == "error" for i in validate_plan(plan)):
             plan = serialize_conflicts(plan)
         issues = validate_plan(plan, strict)
@@ -217,10 +226,10 @@ def validation_report(path: Path, plan_format: str | None = None, strict: bool =
                                     line=exc.line, fix=exc.fix)]
     errors = [issue for issue in issues if issue.severity == "error"]
     summary = f"{len(plan.phases)} phases, {len(plan.tasks())} tasks" if plan else "unreadable"
+    outline = plan_outline(plan) if plan else dict.fromkeys(("name", "run_id", "phases", "tasks",
+                                                             "skipped"))
     return {
-        "file": str(path), "valid": not errors,
-        "phases": len(plan.phases) if plan else None,
-        "tasks": len(plan.tasks()) if plan else None,
+        "file": str(path), "valid": not errors, **outline,
         "errors": [i.model_dump(mode="json") for i in errors],
         "warnings": [i.model_dump(mode="json") for i in issues if i.severity == "warning"],
         "lanes": [lane.model_dump(mode="json") for lane in plan.lanes] if plan else [],
@@ -236,13 +245,16 @@ def counted(count: int, noun: str) -> str:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Print a plan's errors and warnings (stderr, or JSON on stdout); 0 when it has no
-    errors, 1 otherwise."""
-    report = validation_report(args.plan, args.plan_format, args.strict, args.serialize_conflicts)
+    """Print a plan's errors and warnings (stderr, or JSON on stdout), with ``--show`` the plan
+    as read first (stdout); 0 when it has no errors, 1 otherwise."""
+    report = validation_report(args.plan, args.plan_format, args.strict, args.serialize_conflicts,
+                               args.repo)
     lines = report.pop("lines")
     if args.json:
         print(json.dumps(report, indent=2))
     else:
+        if args.show and report["tasks"] is not None:
+            print("\n".join(outline_lines(report)))
         for line in lines:
             err.print(line)
     return 0 if report["valid"] else 1

@@ -8,7 +8,8 @@ v2: ``name``, ``strategy``, ``tasks`` (``id``, ``name``, ``description``, ``file
 ``dependencies``, ``complexity`` XS/S/M/L/XL, ``estimated_hours``, ``acceptance_criteria``)
 and ``phases`` (``id``, ``name``, ``strategy``, ``requires``: earlier phase ids, ``tasks``: task
 ids or the task entries themselves). Without ``phases``, all tasks form one phase with the
-plan's strategy. camelCase spellings (``estimatedHours``, ``acceptanceCriteria``) are read too.
+plan's strategy, unless the tasks name their ``phase`` (``phase: inspect``): then phases in the
+order they first appear, sequential unless one of their tasks says ``parallel: true``. camelCase spellings (``estimatedHours``, ``acceptanceCriteria``) are read too.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def parse_chopstack(text: str, source: Path | None = None) -> Plan:
     for item, line in zip(task_list, task_list.lines):
         task = _task(doc, doc.mapping(item, "a task", line))
         tasks.setdefault(task.id, task)
+    if "phases" not in root and any(isinstance(item, LineMap) and "phase" in item for item in task_list):
+        return Plan(name=name, source=source, phases=_flat_phases(doc, task_list, tasks))
     if "phases" not in root:
         strategy = doc.choice(root, "strategy", "the plan", STRATEGIES, default=Strategy.parallel)
         phase = Phase(number=1, name=name, strategy=strategy, tasks=list(tasks.values()),
@@ -60,6 +63,24 @@ def parse_chopstack(text: str, source: Path | None = None) -> Plan:
             raise doc.error(f"task {task_id} is in no phase", line,
                             fix="list its id under a phase's `tasks`", code="task-outside-phase")
     return Plan(name=name, source=source, phases=phases)
+
+
+def _flat_phases(doc: Doc, items: LineList, tasks: dict[str, PlanTask]) -> list[Phase]:
+    """Phases of a flat task list whose tasks name their ``phase``, in the order they first
+    appear; a phase is parallel when one of its tasks says ``parallel: true``."""
+    phases: dict[str, Phase] = {}
+    for item, line in zip(items, items.lines):
+        task = tasks[doc.text(item, "id", "a task")]
+        name = doc.text(item, "phase", f"task {task.id}")
+        if name is None:
+            raise doc.error(f"task {task.id} names no phase while others do", line,
+                            fix="give every task a `phase:`", code="task-outside-phase")
+        phase = phases.setdefault(name, Phase(number=len(phases) + 1, name=name, line=line))
+        if item.get("parallel") is True:
+            phase.strategy = Strategy.parallel
+        if task not in phase.tasks:
+            phase.tasks.append(task)
+    return list(phases.values())
 
 
 def _phases(doc: Doc, items: LineList, tasks: dict[str, PlanTask]) -> list[Phase]:

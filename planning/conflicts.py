@@ -32,12 +32,15 @@ def file_conflicts(plan: Plan) -> list[Conflict]:
     for phase in plan.phases:
         for wave in phase_waves(phase) if phase.strategy.value == "parallel" else []:
             tasks = [task for task in wave if task.id not in skip]
-            for index, first in enumerate(tasks):
-                files = set(first.files)
-                for second in tasks[index + 1:]:
-                    shared = tuple(path for path in second.files if path in files)
-                    if shared:
-                        conflicts.append(Conflict(phase.number, first.id, second.id, shared))
+            owners: dict[str, list[int]] = {}  # file -> earlier tasks of the wave declaring it
+            pairs: dict[tuple[int, int], list[str]] = {}
+            for second, task in enumerate(tasks):
+                for path in dict.fromkeys(task.files):
+                    for first in owners.setdefault(path, []):
+                        pairs.setdefault((first, second), []).append(path)
+                    owners[path].append(second)
+            conflicts += [Conflict(phase.number, tasks[first].id, tasks[second].id, tuple(files))
+                          for (first, second), files in sorted(pairs.items())]
     return conflicts
 
 

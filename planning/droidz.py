@@ -35,7 +35,7 @@ from pathlib import Path
 from planning import markdown as md
 from planning.errors import PlanError
 from planning.models import Phase, Plan, PlanTask, Size, Strategy
-from planning.spectacular import resolve_reference
+from planning.references import resolve_reference
 
 _PHASE = re.compile(r"^##\s+(?:Phase|Task\s+Group)\s+([\w.]+)\s*[:.\-–—]?\s*(.*?)\s*$", re.I)
 _BREAKDOWN = re.compile(r"^#{2,3}\s+Task\s+Breakdown\s*$", re.I)

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from planning.abspaths import map_absolute_paths
 from planning.autospec import parse_autospec
 from planning.chopstack import parse_chopstack
 from planning.droidz import HEADINGS as DROIDZ_LINES
@@ -18,8 +19,11 @@ from planning.errors import PlanError
 from planning.jsonplan import parse_json_plan
 from planning.models import Plan
 from planning.native import PLAN_KEYS, parse_native
+from planning.phasefiles import is_phase_file, parse_phase_files, phase_files
 from planning.speckit import TASK_LINE, parse_speckit
+from planning.speckitty import WORK_PACKAGE, parse_speckitty
 from planning.spectacular import parse_spectacular
+from planning.taskmaster import TASKS_LIST, parse_taskmaster
 
 Parser = Callable[[str, Path | None], Plan]
 
@@ -31,6 +35,8 @@ FORMATS: dict[str, Parser] = {
     "autospec": parse_autospec,
     "chopstack": parse_chopstack,
     "json": parse_json_plan,
+    "taskmaster": parse_taskmaster,
+    "speckitty": parse_speckitty,
 }
 
 MAX_PLAN_BYTES = 4 * 1024 * 1024
@@ -45,7 +51,8 @@ _AUTOSPEC_PHASE = re.compile(r"^\s+-\s+number\s*:", re.M)
 def detect_format(path: Path, text: str) -> str:
     """The format name of a plan, from its suffix and content.
 
-    ``.json`` -> ``json``. Markdown (``.md``): ``speckit`` when it has ``- [ ] T001`` task
+    Markdown with ``## Work Package WP01`` sections -> ``speckitty``. ``.json`` -> ``taskmaster`` when it has a ``"tasks": [`` list and no ``"phases"``, else
+    ``json``. Markdown (``.md``): ``speckit`` when it has ``- [ ] T001`` task
     lines, ``droidz`` when it has task groups or ``- Dependencies:`` bullets, else
     ``spectacular``. YAML (``.yaml``/``.yml``, or no suffix): by top-level keys: only
     ``name``/``run_id``/``spec``/``phases`` -> ``native``; ``summary``, ``_meta`` or numbered
@@ -54,8 +61,10 @@ def detect_format(path: Path, text: str) -> str:
     """
     suffix = path.suffix.lower()
     if suffix == ".json" or (suffix not in _MARKDOWN | _YAML and text.lstrip().startswith("{")):
-        return "json"
+        return "taskmaster" if TASKS_LIST.search(text) and '"phases"' not in text else "json"
     if suffix in _MARKDOWN or (suffix not in _YAML and re.search(r"^#{1,3}\s", text, re.M)):
+        if WORK_PACKAGE.search(text):
+            return "speckitty"
         if TASK_LINE.search(text):
             return "speckit"
         return "droidz" if DROIDZ_LINES.search(text) else "spectacular"
@@ -74,11 +83,12 @@ def detect_format(path: Path, text: str) -> str:
     )
 
 
-def load_plan(path: Path, format: str | None = None) -> Plan:
+def load_plan(path: Path, format: str | None = None, repo: Path | None = None) -> Plan:
     """Read and parse the plan at ``path``.
 
-    ``format`` is a key of ``FORMATS``; None detects it with :func:`detect_format`. Returns
-    the parsed Plan (``source`` set to ``path``). Raises PlanError for an unknown format name
+    ``format`` is a key of ``FORMATS``; None detects it with :func:`detect_format`. ``repo``:
+    the repository the plan runs in, used to choose the prefix of absolute file paths to map
+    (``planning.abspaths``). Returns the parsed Plan (``source`` set to ``path``). Raises PlanError for an unknown format name
     (``unknown-format``), a symlink to a file outside the link's own folder (``plan-symlink``),
     something that is not a regular file or cannot be read as UTF-8 text (``plan-unreadable``),
     a file over ``MAX_PLAN_BYTES`` (``plan-too-large``), or anything the format's parser rejects.
@@ -87,8 +97,15 @@ def load_plan(path: Path, format: str | None = None) -> Plan:
     if format is not None and format not in FORMATS:
         raise PlanError(f"unknown plan format {format!r}", path,
                         fix=f"use one of: {', '.join(FORMATS)}", code="unknown-format")
+    if path.is_dir() and not path.is_symlink() and format in (None, "spectacular"):
+        plan = parse_phase_files(path, [(file, _read_text(file)) for file in phase_files(path)])
+        return map_absolute_paths(plan, repo)
     text = _read_text(path)
-    return FORMATS[format or detect_format(path, text)](text, path)
+    if format is None and is_phase_file(path, text):
+        raise PlanError(f"this file is one phase of the plan in {path.parent}/", path, 1,
+                        fix=f"pass the folder instead: `planflow validate {path.parent}/`",
+                        code="phase-file")
+    return map_absolute_paths(FORMATS[format or detect_format(path, text)](text, path), repo)
 
 
 def _read_text(path: Path) -> str:
@@ -105,7 +122,7 @@ def _read_text(path: Path) -> str:
         if len(data) > MAX_PLAN_BYTES:
             raise PlanError(f"the plan is larger than {MAX_PLAN_BYTES // (1024 * 1024)} MiB", path,
                             fix="split it into several plans", code="plan-too-large")
-        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text
+        return data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")  # BOM, CRLF dropped
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError(f"cannot read the plan: {exc}", path,
                         fix="check the path and that the file is UTF-8 text",

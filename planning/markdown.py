@@ -14,7 +14,7 @@ from typing import Callable
 import yaml
 
 from planning.errors import PlanError
-from planning.yamldoc import check_expansion
+from planning.yamldoc import check_expansion, check_nesting
 
 _FENCE = re.compile(r"^\s*(?:(?:[-*+]|\d+[.)])\s+)?(`{3,}|~{3,})\s*([^\s`]*)")
 _MARKDOWN = ("markdown", "md")
@@ -58,13 +58,14 @@ def front_matter(texts: list[str], source: Path | None) -> tuple[dict[str, str],
 
     Returns ``(mapping, index of the first line after it)``; ``({}, 0)`` when there is none.
     Raises PlanError (code ``bad-front-matter``) for invalid YAML or a non-mapping,
-    (``yaml-too-large``) for an alias bomb.
+    (``yaml-too-large``) for an alias bomb, (``yaml-too-deep``) as ``check_nesting`` does.
     """
     if not texts or texts[0].strip() != "---":
         return {}, 0
     end = next((i for i in range(1, len(texts)) if texts[i].strip() in ("---", "...")), None)
     if end is None:
         return {}, 0
+    check_nesting("\n".join(texts[1:end]), source, line_offset=1)
     try:
         node = yaml.compose("\n".join(texts[1:end]), Loader=yaml.BaseLoader)
         if node is not None:
@@ -177,22 +178,26 @@ def fenced_scripts(field_: Field | None) -> list[str]:
 
 
 
+_SEGMENT = r"(?:\([\w.-]+\)|[\w.@\[$-][\w.$@\[\]-]*)"  # also `[slug]`, `(group)`, `@modal`, `$id`
 _PATH = re.compile(
-    r"(?<![\w/.:-])((?:[\w.-]+/)*(?:[\w-][\w.-]*)?\.[A-Za-z][A-Za-z0-9]{0,9}|(?:[\w.-]+/)+[\w.-]+)(?![\w/-])"
+    rf"(?<![\w/.:$\]~-])(/?(?:{_SEGMENT}/)*(?:[\w$\[-][\w.$\[\]-]*)?\.[A-Za-z][A-Za-z0-9]{{0,9}}"
+    rf"|/?(?:{_SEGMENT}/)+[\w.$\[\]-]+)(?![\w/-])"
 )
 _NOT_PATHS = {"e.g", "i.e", "etc", "vs"}
 
 
 def paths_in(text: str) -> list[str]:
     """File paths mentioned in free text, in order, without duplicates: words with a file
-    extension (``src/app.py``, ``.gitignore``) or with a slash (``src/models/user``).
+    extension (``src/app.py``, ``.gitignore``) or with a slash (``src/models/user``), absolute
+    ones of at least four parts too (``planning.abspaths`` maps them), with the characters of framework routes
+    (``routes/admin.$id.tsx``, ``app/[slug]/page.tsx``, ``app/(shop)/@modal/page.tsx``).
     Abbreviations (``e.g.``), version numbers and URLs are not paths."""
     found = []
     for match in _PATH.finditer(text):
         path = match.group(1).rstrip(".")
         if path.lower() in _NOT_PATHS or "//" in path or path.startswith("..") or "/" == path[-1]:
             continue
-        if re.fullmatch(r"[\d./]+", path):
-            continue
+        if re.fullmatch(r"[\d./]+", path) or (path.startswith("/") and path.count("/") < 4):
+            continue  # a version, or a slash command (`/speckit.plan`) rather than a checkout path
         found.append(path)
     return list(dict.fromkeys(found))

@@ -56,6 +56,28 @@ def slugify(text: str, max_length: int = 40) -> str:
     return slug or "task"
 
 
+SHORT_TITLE = 72
+"""Longest title a parser derives from a long one-line task (characters)."""
+
+
+def short_title(text: str, limit: int = SHORT_TITLE) -> str:
+    """``text`` on one line when it fits in ``limit`` characters, else its first clause (up to
+    the first ``. ``, ``;``, ``:``, ``,``, `` - `` or `` (``), cut at a word to ``limit``.
+
+    Used for spec-kit task lines, which run past 250 characters: the short title names the
+    branch and the UI, the whole line stays the task's description.
+    """
+    text = re.sub(r"[ \t]+", " ", text).strip()  # other control characters stay, for safety's check
+    if len(text) <= limit:
+        return text
+    clause = re.split(r"(?<=[^\s.])[.;:](?=\s)|,\s|\s[-–—]\s|\s\(", text, maxsplit=1)[0].strip()
+    if len(clause) > limit:
+        head = clause[: limit + 1]
+        cut = head.rsplit(" ", 1)[0] if " " in head else head[:limit]
+        clause = cut if len(cut) >= limit // 2 else clause[:limit]
+    return clause.rstrip(" ,;:-") or text[:limit]
+
+
 class PlanTask(BaseModel):
     """One unit of agent work.
 

@@ -36,7 +36,7 @@ from pydantic import ValidationError
 
 from planning.errors import PlanError
 from planning.models import Phase, Plan, PlanTask
-from planning.yamldoc import SafeLoader, yaml_error_line
+from planning.yamldoc import SafeLoader, check_nesting, yaml_error_line
 
 PLAN_KEYS = {"name": "name", "run_id": "run_id", "spec": "spec", "phases": "phases"}
 PHASE_KEYS = {"name": "name", "strategy": "strategy", "max_parallel": "max_parallel", "tasks": "tasks"}
@@ -61,6 +61,7 @@ class _Reader:
         return PlanError(message, self.source, node.start_mark.line + 1, fix=fix, code=code)
 
     def root(self) -> yaml.Node | None:
+        check_nesting(self.text, self.source)
         try:
             self.loader = SafeLoader(self.text)
             return self.loader.get_single_node()

@@ -9,16 +9,20 @@ UI. ``safety_issues`` reports, as validation errors with file, line and fix:
                        starting with a letter or digit (no ``../``, ``/``, leading ``-``,
                        newlines, shell metacharacters or unicode look-alikes)
 ``task-id-collision``  two ids that give the same branch and worktree name (``1.1`` and ``1-1``)
+``branch-collision``   two tasks whose id and title give the same branch name (``1`` titled
+                       "x y" and ``1-x`` titled "y" both give ``…-task-1-x-y``)
 ``unsafe-title``       a title with control characters (newlines) or invisible format
-                       characters (bidi overrides, zero-width spaces), or over 200 characters
+                       characters (bidi overrides, zero-width spaces); length alone is fine
 ``unsafe-file-path``   a file path that is empty, absolute, home-relative, has a ``..`` or
                        ``.git`` part, a part starting with ``-``, a backslash, control or
-                       invisible characters, shell metacharacters (``;|&$`<>``), or characters
-                       that Unicode NFKC normalisation changes (full-width ``／``, ligatures...)
+                       invisible characters, or characters that Unicode NFKC normalisation
+                       changes (full-width ``／``, ligatures...). Every other character a file
+                       system allows is accepted (``$`` of TanStack routes, ``[slug]``,
+                       ``(group)``, ``@modal``, spaces, ``;``, ``|``...)
 
 The ``run`` command and quality gates are shell scripts by design (the plan's own code); they
 are passed to ``bash -c`` as one argument and nothing else from a plan is ever interpolated
-into a shell command line.
+into a shell command line; file paths reach git only after ``--``.
 """
 
 from __future__ import annotations
@@ -35,13 +39,6 @@ RUN_ID = re.compile(r"^[A-Za-z0-9]{1,40}$")
 TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 """A task id planflow accepts."""
 
-MAX_TITLE = 200
-"""Longest task title, characters."""
-
-SHELL_METACHARACTERS = frozenset(";|&$`<>")
-"""Characters a file path may not hold: they only make sense to a shell."""
-
-
 def safety_issues(plan: Plan) -> list[Issue]:
     """Every hostile-input finding of ``plan`` (all severity ``error``), in plan order."""
     issues = []
@@ -49,6 +46,7 @@ def safety_issues(plan: Plan) -> list[Issue]:
         issues.append(_issue(plan, "unsafe-run-id", f"run id {plan.run_id!r} is not 1-40 ASCII letters"
                              " and digits", 1, "use a 6-hex run id such as `a1b2c3`"))
     seen: dict[str, PlanTask] = {}
+    branches: dict[str, PlanTask] = {}
     for task in plan.tasks():
         if not TASK_ID.match(task.id):
             issues.append(_issue(plan, "unsafe-task-id", f"task id {task.id!r} is not allowed",
@@ -60,6 +58,13 @@ def safety_issues(plan: Plan) -> list[Issue]:
                                  f" branch and worktree name ({task.ref_id})", task.line,
                                  "give the tasks ids that differ in more than `.` versus `-`"))
         seen.setdefault(task.ref_id, task)
+        branch = f"task-{task.ref_id}-{task.slug}"  # gitops.names.branch_name after the run id
+        other = branches.setdefault(branch, task)
+        if other is not task and other.id != task.id and other.ref_id != task.ref_id:
+            issues.append(_issue(plan, "branch-collision",
+                                 f"tasks {other.id!r} ({other.title!r}) and {task.id!r}"
+                                 f" ({task.title!r}) both give the branch {branch}", task.line,
+                                 "change one task's id or title"))
         problem = _title_problem(task.title)
         if problem:
             issues.append(_issue(plan, "unsafe-title", f"task {task.id!r}: title {problem}", task.line,
@@ -86,9 +91,6 @@ def file_path_problem(path: str) -> str | None:
     bad = _invisible(path)
     if bad:
         return f"holds {bad}"
-    meta = sorted(set(path) & SHELL_METACHARACTERS)
-    if meta:
-        return f"holds shell metacharacters {''.join(meta)}"
     if unicodedata.normalize("NFKC", path) != path:
         return "holds look-alike characters (Unicode NFKC changes it)"
     for part in path.split("/"):
@@ -102,8 +104,6 @@ def file_path_problem(path: str) -> str | None:
 
 
 def _title_problem(title: str) -> str | None:
-    if len(title) > MAX_TITLE:
-        return f"is longer than {MAX_TITLE} characters"
     bad = _invisible(title)
     return f"holds {bad}" if bad else None
 

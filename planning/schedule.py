@@ -9,6 +9,7 @@ of its tasks spread over the wave's agents (longest first onto the least loaded 
 from __future__ import annotations
 
 import heapq
+from collections import deque
 
 from pydantic import BaseModel
 
@@ -29,23 +30,33 @@ def phase_waves(phase: Phase) -> list[list[PlanTask]]:
     """
     if phase.strategy is Strategy.sequential:
         return [[task] for task in phase.tasks]
-    in_phase = {task.id for task in phase.tasks}
-    done: set[str] = set()
-    pending = list(phase.tasks)
+    index = {task.id: position for position, task in enumerate(phase.tasks)}
+    waiting = [0] * len(phase.tasks)
+    dependents: list[list[int]] = [[] for _ in phase.tasks]
+    for position, task in enumerate(phase.tasks):
+        for dep in dict.fromkeys(task.dependencies):
+            if dep in index and dep != task.id:
+                waiting[position] += 1
+                dependents[index[dep]].append(position)
+    wave = [position for position, count in enumerate(waiting) if count == 0]
     waves: list[list[PlanTask]] = []
-    while pending:
-        wave = [task for task in pending
-                if all(dep in done or dep not in in_phase or dep == task.id
-                       for dep in task.dependencies)]
-        if not wave:
-            raise PlanError(
-                f"tasks {', '.join(task.id for task in pending)} of {phase.label} wait on each other",
-                line=pending[0].line, fix="break the dependency cycle", code="dependency-cycle",
-            )
-        waves.append(wave)
-        done.update(task.id for task in wave)
-        ready = {id(task) for task in wave}
-        pending = [task for task in pending if id(task) not in ready]
+    placed = 0
+    while wave:  # Kahn's algorithm, one level at a time: linear in tasks and dependencies
+        waves.append([phase.tasks[position] for position in wave])
+        placed += len(wave)
+        ready = []
+        for position in wave:
+            for dependent in dependents[position]:
+                waiting[dependent] -= 1
+                if waiting[dependent] == 0:
+                    ready.append(dependent)
+        wave = sorted(ready)
+    if placed < len(phase.tasks):
+        pending = [task for position, task in enumerate(phase.tasks) if waiting[position]]
+        raise PlanError(
+            f"tasks {', '.join(task.id for task in pending)} of {phase.label} wait on each other",
+            line=pending[0].line, fix="break the dependency cycle", code="dependency-cycle",
+        )
     return waves
 
 
@@ -69,15 +80,18 @@ def runnable(plan: Plan) -> tuple[list[str], dict[str, str]]:
         elif task.status == "blocked":
             blocked[task.id] = task.id
             skip[task.id] = f"blocked: {task.blocked_reason or 'no reason given'}"
-    changed = bool(blocked)
-    while changed:
-        changed = False
-        for task in plan.tasks():
-            root = next((blocked[dep] for dep in task.dependencies if dep in blocked), None)
-            if root is not None and task.id not in blocked:
-                blocked[task.id] = root
-                skip[task.id] = f"depends on blocked task {root}"
-                changed = True
+    dependents: dict[str, list[PlanTask]] = {}
+    for task in plan.tasks():
+        for dep in task.dependencies:
+            dependents.setdefault(dep, []).append(task)
+    queue = deque(blocked)
+    while queue:  # breadth first from the blocked tasks, in plan order: linear
+        current = queue.popleft()
+        for task in dependents.get(current, []):
+            if task.id not in blocked:
+                blocked[task.id] = blocked[current]
+                skip[task.id] = f"depends on blocked task {blocked[current]}"
+                queue.append(task.id)
     return [task.id for task in plan.tasks() if task.id not in skip], skip
 
 

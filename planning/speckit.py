@@ -11,7 +11,8 @@ Tasks run in order; a run of consecutive ``[P]`` tasks may run at the same time.
 expressed with dependencies inside the phase (a phase with ``[P]`` tasks is parallel): a
 ``[P]`` task depends on the last ordered task before its run, an ordered task on every task
 of the run or task just before it. ``[x]`` tasks are done. Other ``[Tag]`` markers (user
-story labels) stay in the task's body. Paths named in a task's text (and its indented
+story labels) stay in the task's body; a line longer than 72 characters gets its first clause as
+title (``models.short_title``) and stays whole in the body. Paths named in a task's text (and its indented
 continuation lines) become its files; ``**Checkpoint**`` lines become phase notes.
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from planning import markdown as md
 from planning.errors import PlanError
-from planning.models import Phase, Plan, PlanTask, Strategy
+from planning.models import Phase, Plan, PlanTask, Strategy, short_title
 
 _PHASE = re.compile(r"^##\s+Phase\s+([\d.]+)\s*[:.\-–—]?\s*(.*?)\s*$", re.I)
 _TASK = re.compile(r"^[-*]\s+\[([ xX])\]\s+\*{0,2}([A-Z]+\d+[A-Za-z]?)\b\*{0,2}:?\s*(.*?)\s*$")
@@ -119,7 +120,7 @@ def _phase(draft: _Phase, number: int) -> Phase:
 
 def _task(task: _Task, deps: list[str]) -> PlanTask:
     body = "\n".join([task.text] + task.more)
-    title = re.sub(r"^(?:\[[^\]]+\]\s*)+", "", task.text).strip() or task.id
+    title = short_title(re.sub(r"^(?:\[[^\]]+\]\s*)+", "", task.text)) or task.id
     return PlanTask(id=task.id, title=title, body=body, files=md.paths_in(body),
                     dependencies=list(deps), status="done" if task.done else "pending",
                     line=task.line)

@@ -17,6 +17,7 @@ from pathlib import Path
 from planning import markdown as md
 from planning.errors import PlanError
 from planning.models import Phase, Plan, PlanTask, Size, Strategy
+from planning.references import dependency_refs, resolve_refs
 
 _ID = r"[A-Za-z]*\d+(?:[.-]\d+)*"
 _PHASE = re.compile(r"^##\s+Phase\s+(\d+)\s*[:.\-–—]?\s*(.*?)\s*$", re.I)
@@ -63,7 +64,7 @@ def parse_spectacular(text: str, source: Path | None = None) -> Plan:
             fix="group tasks under `## Phase 1: Name` headings", code="no-phases",
         )
     phases = [_build_phase(draft, source) for draft in _walk(lines, source)]
-    _resolve_dependencies(phases)
+    resolve_refs(phases)
     title, run_id, spec = _header(lines)
     outer_title, outer_run_id, outer_spec = _header(outer)
     return Plan(
@@ -237,51 +238,8 @@ def _run(field_: md.Field | None) -> str | None:
 def _dependency_refs(field_: md.Field | None) -> list[str]:
     if field_ is None:
         return []
-    text = " ".join([field_.rest] + [line.text.strip() for line in field_.lines
-                                     if line.kind == "text"]).strip()
-    if not text or re.match(r"none\b", text, re.I):
-        return []
-    text = re.sub(r"\([^)]*\)", " ", text)
-    refs = []
-    for part in re.split(r",|;|\s+and\s+", re.sub(r"[\[\]`]", " ", text)):
-        part = re.sub(r"^\s*[-*]?\s*(?:tasks?\s+)?", "", part, flags=re.I).strip()
-        if part:
-            refs.append(part)
-    return refs
-
-
-def _numbers(text: str) -> tuple[int, ...]:
-    """Leading numeric parts: ``task-1-2-x`` -> (1, 2); ``1.2`` -> (1, 2); ``T003`` -> ()."""
-    tokens = re.split(r"[.\-_\s]+", text.strip())
-    while tokens and not tokens[0].isdigit():
-        tokens.pop(0)
-    numbers = []
-    for token in tokens:
-        if not token.isdigit():
-            break
-        numbers.append(int(token))
-    return tuple(numbers)
-
-
-def resolve_reference(ref: str, task_ids: list[str]) -> str:
-    """The task id ``ref`` names (exact id, else the longest id whose numeric parts lead
-    ``ref``: ``task-1-2`` and ``1.2`` both name ``1-2``); ``ref`` itself when none matches."""
-    if ref in task_ids:
-        return ref
-    wanted = _numbers(ref)
-    best, best_len = ref, 0
-    for task_id in task_ids:
-        numbers = _numbers(task_id)
-        if numbers and wanted[: len(numbers)] == numbers and len(numbers) > best_len:
-            best, best_len = task_id, len(numbers)
-    return best
-
-
-def _resolve_dependencies(phases: list[Phase]) -> None:
-    ids = [task.id for phase in phases for task in phase.tasks]
-    for phase in phases:
-        for task in phase.tasks:
-            task.dependencies = [resolve_reference(ref, ids) for ref in task.dependencies]
+    return dependency_refs("\n".join([field_.rest] + [line.text for line in field_.lines
+                                                       if line.kind == "text"]))
 
 
 def _clean_title(title: str) -> str:

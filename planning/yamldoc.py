@@ -26,6 +26,31 @@ MAX_YAML_VALUES = 200_000
 may hold: a 500-task plan has about 10,000."""
 
 
+MAX_NESTING = 100
+"""The deepest nesting a YAML or JSON plan may have (levels, estimated from the text before any
+parser sees it: indentation / 2 + leading ``- `` items + open brackets). A plan has about 8;
+libyaml's C loader overflows the stack (a segmentation fault) at about 30,000 and PyYAML's and
+json's Python code raise RecursionError from about 400."""
+
+_QUOTED = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|(?:^|\s)#.*$', re.M)
+_BLOCK = re.compile(r"^( *)((?:[-?](?:\s+|$))*)")
+
+
+def check_nesting(text: str, source: Path | None, line_offset: int = 0) -> None:
+    """Raise PlanError (``yaml-too-deep``, at the line plus ``line_offset`` where the estimate
+    first passes ``MAX_NESTING``) for a document nested too deep to parse safely. Linear in the
+    text, needs no parser (so nothing can overflow a stack)."""
+    flow = 0
+    for number, line in enumerate(_QUOTED.sub("", text).split("\n"), start=1):
+        block = _BLOCK.match(line)
+        flow = max(0, flow + line.count("[") + line.count("{") - line.count("]") - line.count("}"))
+        depth = len(block.group(1)) // 2 + block.group(2).count("-") + block.group(2).count("?")
+        if depth + max(flow, line.count("[") + line.count("{")) > MAX_NESTING:
+            raise PlanError(f"the document is nested deeper than {MAX_NESTING} levels", source,
+                            number + line_offset, fix="flatten it: a plan needs about 8 levels",
+                            code="yaml-too-deep")
+
+
 class LineMap(dict):
     """A mapping read from a document: ``line`` where it starts, ``lines[key]`` where each
     value starts (1-based)."""
@@ -44,10 +69,12 @@ class LineList(list):
 def load_yaml(text: str, source: Path | None) -> Any:
     """Parse one YAML document; mappings become LineMap, lists LineList, keys strings.
 
-    Returns None for an empty document. Raises PlanError (``bad-yaml``) with the parser's
+    Returns None for an empty document. Raises PlanError as :func:`check_nesting` does for a
+    document nested too deep, (``bad-yaml``) with the parser's
     line for invalid YAML, and for recursive aliases; PlanError (``yaml-too-large``) when
     aliases expand it past ``MAX_YAML_VALUES`` values (an alias bomb).
     """
+    check_nesting(text, source)
     try:
         loader = SafeLoader(text)
         try:
@@ -131,8 +158,10 @@ def load_json(text: str, source: Path | None) -> Any:
     """Parse a JSON document; objects become LineMap and arrays LineList. Line numbers of
     values are found by scanning the text (the line of each ``"key":`` in document order).
 
-    Raises PlanError (``bad-json``) with the parser's line for invalid JSON.
+    Raises PlanError (``bad-json``) with the parser's line for invalid JSON, as
+    :func:`check_nesting` does for a document nested too deep.
     """
+    check_nesting(text, source)
     try:
         value = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:

@@ -20,7 +20,7 @@ def test_every_benchmark_runs_at_tiny_sizes_and_prints_one_table(prefect_api, tm
     lines = done.stdout.splitlines()
     assert lines[0].startswith("planflow benchmarks,") and "tiny sizes" in lines[0]
     rows = [line.split() for line in lines[2:]]
-    assert {row[0] for row in rows} == {"P1", "P2", "P3", "P4", "P5", "P6", "MEM"}
+    assert {row[0] for row in rows} == {"P1", "P2", "P3", "P4", "P4b", "P5", "P6", "MEM"}
     assert not [line for line in lines if "crashed" in line]
     # what the tiny sizes do check: a re-run calls no agent, validate and the dry run skip Prefect
     assert [line for line in lines if "agent calls" in line][0].split()[-1] == "yes"

@@ -223,7 +223,7 @@ def test_streamable_http_on_loopback(repo):
         proc.wait(timeout=60)
         log.close()
     assert names == TOOLS
-    assert not valid.is_error and valid.structured_content["valid"] and valid.structured_content["tasks"] == 2
+    assert not valid.is_error and valid.structured_content["valid"] and len(valid.structured_content["tasks"]) == 2
     assert schedule.structured_content["parallel_hours"] == 6 and schedule.structured_content["sequential_hours"] == 6
     assert bad.is_error and "bad.md:7: error" in bad.content[0].text
 

@@ -108,3 +108,50 @@ def test_dry_run_table(tmp_path, capsys):
     assert main(["run", str(path), "--dry-run", "--json", "--allow-overlap"]) == 0
     overlapping = json.loads(capsys.readouterr().out)
     assert overlapping["lanes"] == [] and overlapping["parallel_hours"] < schedule["parallel_hours"]
+
+
+SHOWN = """\
+# Feature: shop
+
+## Phase 1: Data
+### Task 1.1: Schema
+**Files**: `/Users/alice/shop/db/schema.sql`
+**Dependencies**: None
+### Task 1.2: Models
+**Files**: `/Users/alice/shop/src/models.ts`
+**Dependencies**: Task 1.1
+**Status**: x
+
+## Phase 2: API
+- [x] **Task 2.1**: Seed data | Files: `/Users/alice/shop/db/seed.sql`
+### Task 2.2: Routes
+**Files**: `/Users/alice/shop/src/routes/$id.tsx`
+**Dependencies**: Phase 1 complete
+"""
+
+
+def test_validate_show_and_json_carry_what_planflow_read(tmp_path, capsys):
+    path = tmp_path / "plan.md"
+    path.write_text(SHOWN)
+    assert main(["validate", str(path), "--show"]) == 0
+    captured = capsys.readouterr()
+    assert "Phase 2: API (sequential)" in captured.out
+    assert "      files: src/routes/$id.tsx\n      depends on: 1.1, 1.2" in captured.out
+    assert "absolute file paths under /Users/alice/shop/" in captured.err
+    assert main(["validate", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    routes = report["tasks"][-1]
+    assert (routes["id"], routes["phase"], routes["files"], routes["depends_on"]) == (
+        "2.2", 2, ["src/routes/$id.tsx"], ["1.1", "1.2"])
+    assert [p["tasks"] for p in report["phases"]] == [["1.1", "1.2"], ["2.1", "2.2"]]
+
+
+def test_validate_show_lists_skipped_tasks_and_why(tmp_path, capsys):
+    path = tmp_path / "tasks.md"
+    path.write_text("# Tasks: x\n\n## Phase 1: Setup\n\n- [x] T001 Create src/app.py\n- [ ] T002 Test tests/test_app.py\n")
+    assert main(["validate", str(path), "--show"]) == 0
+    assert "Skipped T001: already done" in capsys.readouterr().out
+    assert main(["validate", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["skipped"] == [{"id": "T001", "reason": "already done"}]
+    assert [t["skipped"] for t in report["tasks"]] == ["already done", None]

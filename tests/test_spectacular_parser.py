@@ -4,7 +4,8 @@ import pytest
 
 from planning.errors import PlanError
 from planning.models import Size, Strategy
-from planning.spectacular import parse_spectacular, resolve_reference
+from planning.references import resolve_reference
+from planning.spectacular import parse_spectacular
 from planning.validate import validate_plan
 from corpus import CORPUS, REAL_PLANS
 

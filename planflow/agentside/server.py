@@ -90,7 +90,8 @@ class Tools:
                       serialize_conflicts: bool = True) -> CallToolResult:
         """Check a plan file (spectacular plan.md, spec-kit tasks.md, autospec tasks.yaml,
         droidz, chopstack, native YAML, JSON) as `planflow validate` does. Returns `valid`,
-        `phases`, `tasks`, `errors` and `warnings` (each with `code`, `message`, `file`, `line`,
+        `phases` and `tasks` as read (each task with `phase`, `files`, `depends_on`, `skipped`),
+        `errors` and `warnings` (each with `code`, `message`, `file`, `line`,
         `fix`); an invalid plan is a tool error whose text is `file:line: error: message (fix:
         ...)` per finding. `strict`: two tasks that may run at once declaring one file is an
         error (with `serialize_conflicts` off); `serialize_conflicts` (default): such tasks run
