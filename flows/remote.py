@@ -6,10 +6,14 @@ starts the ``run-task`` deployment (any worker of the pool picks it up), and fet
 task's commit back. On the worker, ``run_remote_task`` runs ``run_plan_task`` in the worker's
 own clone of the remote (``gitops.clones``) and pushes the branch and the commit's keep-ref.
 The parent stacks as usual and pushes the stacked branches. The cache works across workers
-when they share result storage (``PLANFLOW_RESULTS_DIR``).
+when they share result storage: Redis (``PLANFLOW_REDIS_URL``, ``tasks.shared_cache``) or a
+shared folder (``PLANFLOW_RESULTS_DIR``). The outcome names the worker that ran the task.
 """
 
 from __future__ import annotations
+
+import os
+import socket
 
 from prefect import flow, task
 from prefect.deployments import run_deployment
@@ -48,10 +52,17 @@ def run_remote_task(job: RemoteTask) -> TaskOutcome:
     branch and commit back. Returns the ``TaskOutcome``; raises what ``run_plan_task`` raises."""
     clone = worker_clone(job.remote)
     spec = job.spec.model_copy(update={"repo": clone.root, "status_path": None})
-    outcome = run_plan_task(spec)
+    state = run_plan_task(spec, return_state=True)
+    outcome: TaskOutcome = state.result()
     clone.push(job.remote, [f"{outcome.commit}:{keep_ref(spec)}",
                             f"{outcome.commit}:refs/heads/{outcome.branch}"])
-    return outcome
+    return outcome.model_copy(update={"worker": worker_name(), "cached": state.name == "Cached"})
+
+
+def worker_name() -> str:
+    """The name of the Prefect worker running this flow run (the worker sets
+    ``PREFECT__WORKER_NAME`` in the run's environment), else this machine's host name."""
+    return os.environ.get("PREFECT__WORKER_NAME") or socket.gethostname()
 
 
 @task(name="dispatch-plan-task", task_run_name="dispatch-{spec.task.id}")

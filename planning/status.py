@@ -43,7 +43,8 @@ class TaskStatus(BaseModel):
     changed outside its declared files, a stacking conflict resolved by an agent). The ledger,
     summed over the
     agent runs of this run (a cached task spent nothing): ``tokens_in``/``tokens_out``,
-    ``cost_usd`` (USD; None while no agent reported a cost), ``turns``, ``attempts``."""
+    ``cost_usd`` (USD; None while no agent reported a cost), ``turns``, ``attempts``; ``worker``
+    the Prefect worker that ran a task dispatched to other machines (``flows.remote``)."""
 
     id: str
     name: str
@@ -62,6 +63,7 @@ class TaskStatus(BaseModel):
     cost_usd: float | None = None
     turns: int = 0
     attempts: int = 0
+    worker: str | None = None
 
 
 class ReviewUsage(BaseModel):
