@@ -8,7 +8,7 @@ BIN := $(abspath $(VENV))/bin
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,topology]"
 	touch $@
 
 demo: $(VENV)/.installed

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from gitops.clones import worker_clone
 from gitops.repo import open_repository
 from tasks.defaults import result_serializer, result_storage
+from tasks.limits import agent_limit
 from tasks.plan_task import TaskOutcome, TaskSpec, run_plan_task
 
 TASK_DEPLOYMENT = "run-task/run-task"
@@ -52,7 +53,8 @@ def run_remote_task(job: RemoteTask) -> TaskOutcome:
     branch and commit back. Returns the ``TaskOutcome``; raises what ``run_plan_task`` raises."""
     clone = worker_clone(job.remote)
     spec = job.spec.model_copy(update={"repo": clone.root, "status_path": None})
-    state = run_plan_task(spec, return_state=True)
+    with agent_limit():  # a slot this process keeps goes back before it exits
+        state = run_plan_task(spec, return_state=True)
     outcome: TaskOutcome = state.result()
     clone.push(job.remote, [f"{outcome.commit}:{keep_ref(spec)}",
                             f"{outcome.commit}:refs/heads/{outcome.branch}"])

@@ -231,6 +231,17 @@ class Topology:
         (self.logs() / "deploy.log").write_text(done.stdout + done.stderr)
         if done.returncode:
             raise TopologyError(f"scripts/deploy.sh failed; see {self.logs() / 'deploy.log'}")
+        self.state["result_storage"] = self.save_result_storage()
+
+    def save_result_storage(self) -> str:
+        """The Redis result storage block every machine writes results to; returns its slug."""
+        sys.path.insert(0, str(ROOT))
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        from tasks.shared_cache import save_redis_storage
+
+        with temporary_settings({PREFECT_API_URL: self.state["urls"]["api"]}):
+            return save_redis_storage(self.state["urls"]["redis"])
 
     # --- the machines ---
 
@@ -248,13 +259,15 @@ class Topology:
         self.save()
 
     def machine_env(self, name: str) -> dict[str, str]:
-        """What machine ``name`` sets: its own folders, the server, Redis (the shared cache)."""
+        """What machine ``name`` sets: its own folders, the server, the shared cache (Redis:
+        results and locks)."""
         folder = Path(self.state["machines"][name]["folder"])
         env = {"PREFECT_API_URL": self.state["urls"]["api"],
                "PREFECT_HOME": str(folder / "prefect-home"),
                "HOME": str(folder / "home"),
                "PLANFLOW_CLONES_DIR": str(folder / "clones"),
                "PLANFLOW_REDIS_URL": self.state["urls"]["redis"],
+               "PLANFLOW_RESULT_STORAGE": self.state["result_storage"],
                "PREFECT_WORKER_QUERY_SECONDS": "5",
                "PREFECT_RUNNER_HEARTBEAT_FREQUENCY": "30",
                "PATH": f"{BIN}:{os.environ['PATH']}"}

@@ -6,8 +6,9 @@ the flow-run id in the key and so never hits across runs; ``WorkKeyPolicy`` keys
 on what defines its work instead (the task's name, a policy version, and the ``key_parts``
 its input model declares), and results are persisted as files, so a second process running
 the same plan finds them. ``RedactingPickle`` writes them with every known secret masked.
-With ``$PLANFLOW_REDIS_URL`` set, results go to Redis instead and the cache's transactions
-take a lock there (``tasks.shared_cache``): workers on several machines share the cache.
+With ``$PLANFLOW_RESULT_STORAGE`` (a saved storage block) results go there instead, and with
+``$PLANFLOW_REDIS_URL`` the cache's transactions take a lock in Redis (``tasks.shared_cache``):
+workers on several machines share the cache.
 
 Importing this module (every process that runs a planflow task or flow does) installs the
 log redaction (``planning.redaction.install_log_redaction``) on Prefect's and planflow's
@@ -26,7 +27,6 @@ from typing import Any
 
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
-from prefect.filesystems import WritableFileSystem
 from prefect.serializers import PickleSerializer
 from prefect.settings import get_current_settings
 from pydantic import Field
@@ -44,11 +44,12 @@ DEFAULT_RETRY_DELAY_S = 10.0
 """First retry delay in seconds; each later retry doubles it (exponential backoff)."""
 
 
-def result_storage() -> Path | WritableFileSystem:
-    """Where task results (the cache records) are written: Redis when ``$PLANFLOW_REDIS_URL``
-    is set (a ``RedisStorageContainer``, ``tasks.shared_cache``), else ``$PLANFLOW_RESULTS_DIR``
-    when set, else Prefect's local storage path (``$PREFECT_HOME/storage``). A folder is a
-    ``Path``, because Prefect reads a ``str`` as a block slug."""
+def result_storage() -> Path | str:
+    """Where task results (the cache records) are written: the storage block named by
+    ``$PLANFLOW_RESULT_STORAGE`` (its slug, ``tasks.shared_cache``) when set, else
+    ``$PLANFLOW_RESULTS_DIR`` when set, else Prefect's local storage path
+    (``$PREFECT_HOME/storage``). A folder is a ``Path``, because Prefect reads a ``str`` as a
+    block slug."""
     shared = shared_result_storage()
     if shared is not None:
         return shared

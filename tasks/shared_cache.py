@@ -1,17 +1,21 @@
-"""The cache shared by workers on several machines: result storage and cache locks in Redis.
+"""The cache shared by workers on several machines: result storage every worker reaches and
+cache locks in Redis.
 
-With ``$PLANFLOW_REDIS_URL`` set (``redis://host:port/db``, the same on every worker and on
-the machine of the parent flow), task results (the cache records) and the results of
-``run-task`` flow runs are written to Redis through Prefect's ``RedisStorageContainer``
-block, so every worker finds every finished task and the parent reads its children's
-results; and the cache's transactions are ``SERIALIZABLE`` with a ``RedisLockManager``
-(``prefect-redis``, the ``topology`` extra), so two workers handed the same task at once
-run its agent once. Unset, nothing changes: results are files (``tasks.defaults``).
+``$PLANFLOW_RESULT_STORAGE`` names a saved Prefect storage block (``TYPE/NAME``, e.g.
+``redisstoragecontainer/planflow-results``; any writable file system block, such as S3 or
+GCS from their integrations, works): task results (the cache records) and the results of
+``run-task`` flow runs are written there, so every worker finds every finished task and the
+parent reads its children's results. ``save_redis_storage`` saves such a block for Prefect's
+own ``RedisStorageContainer``. With ``$PLANFLOW_REDIS_URL`` (``redis://host:port/db``) the
+cache's transactions are ``SERIALIZABLE`` with a lock in Redis (``prefect-redis``, the
+``topology`` extra): two workers handed the same task at once run its agent once. Both unset,
+nothing changes: results are files (``tasks.defaults``) and there is no lock.
 
 Prefect takes a cache lock with no expiry, so the lock of a worker killed with ``kill -9``
-would block the task's next run forever. ``tasks.redis_locks.RenewedRedisLockManager`` gives each lock an
-expiry of ``$PLANFLOW_LOCK_HOLD_S`` seconds (default 60) that a thread of the holder renews
-every third of it while the holder lives: a dead holder's lock expires within that time.
+would block the task's next run forever. ``tasks.redis_locks.RenewedRedisLockManager`` gives
+each lock an expiry of ``$PLANFLOW_LOCK_HOLD_S`` seconds (default 60) that a thread of the
+holder renews every third of it while the holder lives: a dead holder's lock expires within
+that time.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 from prefect.blocks.redis import RedisStorageContainer
 
 REDIS_URL_VAR = "PLANFLOW_REDIS_URL"
+RESULT_STORAGE_VAR = "PLANFLOW_RESULT_STORAGE"
 LOCK_HOLD_VAR = "PLANFLOW_LOCK_HOLD_S"
 DEFAULT_LOCK_HOLD_S = 60.0
 """Seconds a cache lock outlives its holder (the holder renews it every third of this)."""
@@ -45,11 +50,18 @@ def lock_hold_s() -> float:
     return seconds
 
 
-def shared_result_storage() -> RedisStorageContainer | None:
-    """The Redis result storage of ``$PLANFLOW_REDIS_URL`` (an unsaved block: nothing is
-    registered on the server), or None when the variable is unset."""
-    url = redis_url()
-    return RedisStorageContainer(connection_string=url) if url else None
+def shared_result_storage() -> str | None:
+    """``$PLANFLOW_RESULT_STORAGE``, the slug of a saved storage block, or None when unset."""
+    return os.environ.get(RESULT_STORAGE_VAR) or None
+
+
+def save_redis_storage(url: str, name: str = "planflow-results") -> str:
+    """Save a ``RedisStorageContainer`` block on ``url`` named ``name`` on the server of
+    ``PREFECT_API_URL`` (replacing one of that name); returns its slug for
+    ``$PLANFLOW_RESULT_STORAGE``. Raises what Prefect's client raises when the server cannot
+    be reached."""
+    RedisStorageContainer(connection_string=url).save(name, overwrite=True)
+    return f"{RedisStorageContainer.get_block_type_slug()}/{name}"
 
 
 def shared_lock_manager() -> Any | None:

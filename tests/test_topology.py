@@ -1,0 +1,239 @@
+"""planflow on several machines (``scripts/topology.py``): the Prefect server on PostgreSQL,
+Redis for the shared cache (results and locks), a git daemon serving the remote, a parent
+machine and two task machines, each a process worker with its own PREFECT_HOME, HOME,
+working folder and clones, sharing no folder.
+
+One 12-task plan of three parallel phases runs with its tasks spread over the task machines
+(the status JSON, ``planflow status`` and the tasks artifact name each task's worker), then
+again from a second parent machine with its own clone, where every task comes from the shared
+cache. A task machine killed with ``kill -9`` mid-task: the run completes on the other one.
+The agent limit and a phase's ``max_parallel`` hold across machines.
+
+The agents write start and end times to a file of the test (the instrument: planflow shares
+no folder between the machines). Slow (the topology takes minutes to come up on a loaded
+machine): marked ``slow``; skipped with the reason when PostgreSQL, Redis or prefect-redis
+is missing (``scripts/test-deps.sh`` installs the Debian packages as root).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from runs import git, write_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "topology.py"
+WAIT_S = 900.0
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import topology as topology_script  # noqa: E402  (the script under test, for missing_tools)
+
+pytestmark = pytest.mark.slow
+
+
+def _missing() -> str | None:
+    missing = topology_script.missing_tools()
+    try:
+        import prefect_redis  # noqa: F401
+    except ImportError:
+        missing.append("prefect-redis (pip install '.[topology]')")
+    return ", ".join(missing) or None
+
+
+MISSING = _missing()
+if MISSING:
+    pytest.skip(f"the topology needs {MISSING} (scripts/test-deps.sh installs the Debian "
+                "packages as root)", allow_module_level=True)
+
+
+def topo(*args: str, timeout_s: float = WAIT_S) -> subprocess.CompletedProcess:
+    """``python scripts/topology.py ARGS``; fails the test with its output when it fails."""
+    done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                          timeout=timeout_s)
+    assert done.returncode == 0, f"topology.py {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+class Topo:
+    """The topology brought up in ``root``: ``state`` as recorded in topology.json."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.state = json.loads((root / "topology.json").read_text())
+
+    @property
+    def api(self) -> str:
+        return self.state["urls"]["api"]
+
+    @property
+    def remote(self) -> str:
+        return self.state["urls"]["remote"]
+
+    def checkout(self, machine: str) -> Path:
+        return Path(self.state["machines"][machine]["checkout"])
+
+    @contextmanager
+    def client(self):
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: self.api}):
+            with get_client(sync_client=True) as client:
+                yield client
+
+    def start_run(self, parameters: dict):
+        with self.client() as client:
+            target = client.read_deployment_by_name("execute-plan/execute-plan")
+            return client.create_flow_run_from_deployment(target.id, parameters=parameters)
+
+    def wait(self, flow_run_id, timeout_s: float = WAIT_S):
+        deadline = time.monotonic() + timeout_s
+        with self.client() as client:
+            while time.monotonic() < deadline:
+                flow_run = client.read_flow_run(flow_run_id)
+                if flow_run.state and flow_run.state.is_final():
+                    return flow_run
+                time.sleep(2)
+        raise AssertionError(f"flow run {flow_run_id} not finished after {timeout_s:g} s; "
+                             f"logs in {self.root / 'logs'}")
+
+
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory) -> Iterator[Topo]:
+    root = tmp_path_factory.mktemp("topology")
+    try:
+        topo("up", str(root), "--workers", "2", "--parents", "2", "--worker-limit", "2",
+             "--agent-limit", "3")
+        yield Topo(root)
+    finally:
+        down = subprocess.run([sys.executable, str(SCRIPT), "down", str(root)],
+                              capture_output=True, text=True, timeout=WAIT_S)
+        report = json.loads(down.stdout) if down.stdout.strip() else {}
+        assert down.returncode == 0 and not report.get("strays"), down.stdout + down.stderr
+
+
+def agent_command(calls: Path, i: int, seconds: float = 3) -> str:
+    """The shell agent of task ``i``: logs ``start``/``end`` with times and the machine's
+    worker (from the run's environment is not passed to agents: the clone path names it)."""
+    return (f'echo "start {i} $(date +%s.%N) $PWD" >> {calls}; sleep {seconds}; '
+            f'echo {i} > f{i}.txt; echo "end {i} $(date +%s.%N)" >> {calls}')
+
+
+def twelve_task_plan(path: Path, calls: Path, run_id: str) -> Path:
+    """Three parallel phases of four tasks; the second phase caps itself at two at once."""
+    phases = []
+    for number in range(3):
+        cap = "\n    max_parallel: 2" if number == 1 else ""
+        tasks = "\n".join(
+            f'      - {{id: "{number + 1}.{j}", title: part {number * 4 + j}, '
+            f'files: [f{number * 4 + j}.txt], run: \'{agent_command(calls, number * 4 + j)}\'}}'
+            for j in range(1, 5))
+        phases.append(f"  - name: phase {number + 1}\n    strategy: parallel{cap}\n    tasks:\n{tasks}")
+    path.write_text(f"name: twelve\nrun_id: {run_id}\nphases:\n" + "\n".join(phases) + "\n")
+    return path
+
+
+def intervals(calls: Path) -> dict[int, tuple[float, float]]:
+    """Agent runs in ``calls``: task number -> (start, end) seconds of the last run."""
+    starts, spans = {}, {}
+    for line in calls.read_text().splitlines():
+        kind, number, stamp = line.split()[:3]
+        if kind == "start":
+            starts[int(number)] = float(stamp)
+        else:
+            spans[int(number)] = (starts[int(number)], float(stamp))
+    return spans
+
+
+def most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The largest number of the ``spans`` (start, end) that overlap at one instant."""
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def params(plan: Path, checkout: Path, remote: str) -> dict:
+    return {"params": {"plan_path": str(plan), "repo": str(checkout), "remote": remote,
+                       "agent": "shell", "max_parallel": 4, "retry_delay_s": 0}}
+
+
+def status_of(checkout: Path, run_id: str) -> dict:
+    return json.loads((checkout / f".git/planflow/runs/{run_id}/status.json").read_text())
+
+
+def test_twelve_tasks_spread_over_machines_then_rerun_elsewhere_from_the_cache(topology, tmp_path):
+    calls = tmp_path / "calls.log"
+    first = topology.checkout("parent-1")
+    plan = twelve_task_plan(first / ".." / "twelve.yaml", calls, "7e1ve0")
+    started = time.monotonic()
+    flow_run = topology.wait(topology.start_run(params(plan, first, topology.remote)).id)
+    elapsed = time.monotonic() - started
+    assert flow_run.state.is_completed(), flow_run.state.message
+
+    status = status_of(first, "7e1ve0")
+    workers = {task["id"]: task["worker"] for task in status["tasks"]}
+    assert set(workers.values()) == {"task-1", "task-2"}, workers
+    per_worker = {name: sorted(t for t, w in workers.items() if w == name) for name in ("task-1", "task-2")}
+    spans = intervals(calls)
+    assert sorted(spans) == list(range(1, 13))
+    # the agent limit (3) over both machines; phase 2's max_parallel (2)
+    assert most_at_once(list(spans.values())) <= 3, spans
+    assert most_at_once([spans[i] for i in range(5, 9)]) <= 2, spans
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    with topology.client() as client:
+        [table] = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["planflow-7e1ve0-tasks"])), limit=1)
+    rows = {row["task"]: row for row in json.loads(table.data)}
+    assert {task: rows[task]["worker"] for task in workers} == workers
+    stack = status["stack"]
+    assert len(stack) == 12
+    assert git(first, "show", f"{stack[-1]}:f12.txt") == "12"
+    cli = subprocess.run([sys.executable, "-m", "planflow.cli", "status", "7e1ve0", "--repo", str(first)],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert cli.returncode == 0 and "run 7e1ve0: completed" in cli.stderr, cli.stderr
+    assert cli.stderr.count(" on task-") == 12, cli.stderr
+    one_run(topology, flow_run)
+
+    # the same plan from the second parent machine, with its own clone: no agent runs
+    subprocess.run([sys.executable, str(SCRIPT), "stop", str(topology.root), "parent-1"],
+                   check=True, capture_output=True, timeout=WAIT_S)
+    second = topology.checkout("parent-2")
+    plan_again = twelve_task_plan(second / ".." / "twelve.yaml", calls, "7e1ve0")
+    before = calls.read_text()
+    rerun = topology.wait(topology.start_run(params(plan_again, second, topology.remote)).id)
+    assert rerun.state.is_completed(), rerun.state.message
+    assert calls.read_text() == before, "an agent ran on the re-run"
+    again = status_of(second, "7e1ve0")
+    assert all(task["cached"] for task in again["tasks"]), again["tasks"]
+    assert [git(second, "show", f"{branch}:f{i}.txt") for i, branch in enumerate(again["stack"], 1)] \
+        == [str(i) for i in range(1, 13)]
+    print(json.dumps({"tasks_per_worker": {k: len(v) for k, v in per_worker.items()},
+                      "first_run_s": round(elapsed, 1), "agents_at_once": most_at_once(list(spans.values())),
+                      "phase_2_at_once": most_at_once([spans[i] for i in range(5, 9)]),
+                      "agent_calls_on_rerun": 0}))
+
+
+def one_run(topology: Topo, flow_run) -> None:
+    """The run and its phases and run-task children form one tree in the API (the UI's run
+    graph): every run-task flow run has a parent task run inside a run-phase subflow of it."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    with topology.client() as client:
+        phases = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run.id])), limit=50)
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[p.id for p in phases])), limit=200)
+    assert len(phases) == 3
+    assert len(children) == 12 and all(c.state.is_completed() for c in children)
+    assert {c.work_queue_name for c in children} == {"tasks"}
