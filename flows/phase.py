@@ -156,6 +156,8 @@ def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> Task
         cached=cached,
         error=None,
         worker=outcome.worker,
+        # a dispatched task's agent runs are counted by its worker (the parent has no ledger)
+        **({"attempts": outcome.attempts} if outcome.worker and not cached else {}),
     )
     return outcome
 

@@ -51,6 +51,10 @@ POOL = "planflow"
 TASK_QUEUE = "tasks"
 PARENT_QUEUE = "default"
 WAIT_S = 600.0
+HEARTBEAT_S = 30
+"""Seconds between a flow run's heartbeats (Prefect's minimum)."""
+ZOMBIE_AFTER_S = 90
+"""A flow run whose heartbeats stopped this long ago is marked Crashed (its machine died)."""
 """The limit of every wait (a service starting, a worker registering), seconds."""
 PASS_THROUGH = ("PREFECT_WORKER_QUERY_SECONDS", "PLANFLOW_LOCK_HOLD_S", "PREFECT_LOGGING_LEVEL",
                 "PLANFLOW_CONTAINMENT")
@@ -232,6 +236,34 @@ class Topology:
         if done.returncode:
             raise TopologyError(f"scripts/deploy.sh failed; see {self.logs() / 'deploy.log'}")
         self.state["result_storage"] = self.save_result_storage()
+        self.crash_zombie_runs()
+
+    def crash_zombie_runs(self) -> None:
+        """The automation of Prefect's "detect zombie flows" recipe: a running flow run whose
+        heartbeats stop for ``ZOMBIE_AFTER_S`` seconds (its machine died) is marked Crashed,
+        so the parent's dispatch sees it and runs the task on another worker."""
+        from datetime import timedelta
+
+        from prefect.automations import Automation
+        from prefect.client.schemas.objects import StateType
+        from prefect.events.actions import ChangeFlowRunState
+        from prefect.events.schemas.automations import EventTrigger, Posture
+        from prefect.events.schemas.events import ResourceSpecification
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        final = {f"prefect.flow-run.{name}" for name in ("Completed", "Failed", "Cancelled", "Crashed")}
+        with temporary_settings({PREFECT_API_URL: self.state["urls"]["api"]}):
+            Automation(
+                name="planflow: crash zombie flow runs",
+                trigger=EventTrigger(
+                    after={"prefect.flow-run.heartbeat"},
+                    expect={"prefect.flow-run.heartbeat", *final},
+                    match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+                    for_each={"prefect.resource.id"}, posture=Posture.Proactive, threshold=1,
+                    within=timedelta(seconds=ZOMBIE_AFTER_S)),
+                actions=[ChangeFlowRunState(state=StateType.CRASHED,
+                                            message="its heartbeats stopped: the worker's machine is gone")],
+            ).create()
 
     def save_result_storage(self) -> str:
         """The Redis result storage block every machine writes results to; returns its slug."""
@@ -269,7 +301,7 @@ class Topology:
                "PLANFLOW_REDIS_URL": self.state["urls"]["redis"],
                "PLANFLOW_RESULT_STORAGE": self.state["result_storage"],
                "PREFECT_WORKER_QUERY_SECONDS": "5",
-               "PREFECT_RUNNER_HEARTBEAT_FREQUENCY": "30",
+               "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S),
                "PATH": f"{BIN}:{os.environ['PATH']}"}
         env.update({key: os.environ[key] for key in PASS_THROUGH if key in os.environ})
         return env

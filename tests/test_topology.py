@@ -175,13 +175,13 @@ def status_of(checkout: Path, run_id: str) -> dict:
 def test_twelve_tasks_spread_over_machines_then_rerun_elsewhere_from_the_cache(topology, tmp_path):
     calls = tmp_path / "calls.log"
     first = topology.checkout("parent-1")
-    plan = twelve_task_plan(first / ".." / "twelve.yaml", calls, "7e1ve0")
+    plan = twelve_task_plan(first / ".." / "twelve.yaml", calls, "7e12e0")
     started = time.monotonic()
     flow_run = topology.wait(topology.start_run(params(plan, first, topology.remote)).id)
     elapsed = time.monotonic() - started
     assert flow_run.state.is_completed(), flow_run.state.message
 
-    status = status_of(first, "7e1ve0")
+    status = status_of(first, "7e12e0")
     workers = {task["id"]: task["worker"] for task in status["tasks"]}
     assert set(workers.values()) == {"task-1", "task-2"}, workers
     per_worker = {name: sorted(t for t, w in workers.items() if w == name) for name in ("task-1", "task-2")}
@@ -193,15 +193,15 @@ def test_twelve_tasks_spread_over_machines_then_rerun_elsewhere_from_the_cache(t
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     with topology.client() as client:
         [table] = client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["planflow-7e1ve0-tasks"])), limit=1)
+            key=ArtifactFilterKey(any_=["planflow-7e12e0-tasks"])), limit=1)
     rows = {row["task"]: row for row in json.loads(table.data)}
     assert {task: rows[task]["worker"] for task in workers} == workers
     stack = status["stack"]
     assert len(stack) == 12
     assert git(first, "show", f"{stack[-1]}:f12.txt") == "12"
-    cli = subprocess.run([sys.executable, "-m", "planflow.cli", "status", "7e1ve0", "--repo", str(first)],
+    cli = subprocess.run([sys.executable, "-m", "planflow.cli", "status", "7e12e0", "--repo", str(first)],
                          capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert cli.returncode == 0 and "run 7e1ve0: completed" in cli.stderr, cli.stderr
+    assert cli.returncode == 0 and "run 7e12e0: completed" in cli.stderr, cli.stderr
     assert cli.stderr.count(" on task-") == 12, cli.stderr
     one_run(topology, flow_run)
 
@@ -209,12 +209,12 @@ def test_twelve_tasks_spread_over_machines_then_rerun_elsewhere_from_the_cache(t
     subprocess.run([sys.executable, str(SCRIPT), "stop", str(topology.root), "parent-1"],
                    check=True, capture_output=True, timeout=WAIT_S)
     second = topology.checkout("parent-2")
-    plan_again = twelve_task_plan(second / ".." / "twelve.yaml", calls, "7e1ve0")
+    plan_again = twelve_task_plan(second / ".." / "twelve.yaml", calls, "7e12e0")
     before = calls.read_text()
     rerun = topology.wait(topology.start_run(params(plan_again, second, topology.remote)).id)
     assert rerun.state.is_completed(), rerun.state.message
     assert calls.read_text() == before, "an agent ran on the re-run"
-    again = status_of(second, "7e1ve0")
+    again = status_of(second, "7e12e0")
     assert all(task["cached"] for task in again["tasks"]), again["tasks"]
     assert [git(second, "show", f"{branch}:f{i}.txt") for i, branch in enumerate(again["stack"], 1)] \
         == [str(i) for i in range(1, 13)]
@@ -237,3 +237,59 @@ def one_run(topology: Topo, flow_run) -> None:
     assert len(phases) == 3
     assert len(children) == 12 and all(c.state.is_completed() for c in children)
     assert {c.work_queue_name for c in children} == {"tasks"}
+
+
+def machine_of(line: str) -> str:
+    """The machine whose clone an agent ran in (its ``$PWD``: ``machines/NAME/clones/...``)."""
+    return line.split("/machines/", 1)[1].split("/", 1)[0]
+
+
+def test_a_machine_killed_mid_task_the_run_completes_elsewhere_and_its_work_is_salvaged(
+        topology, tmp_path):
+    calls, release = tmp_path / "calls.log", tmp_path / "release"
+    slow = (f'echo "start 2 $(date +%s.%N) $PWD" >> {calls}; echo partial > partial-2.txt; '
+            f'for _ in $(seq 600); do [ -e {release} ] && break; sleep 1; done; echo 2 > f2.txt; '
+            f'echo "end 2 $(date +%s.%N)" >> {calls}')
+    tasks = "\n".join(f'      - {{id: "{i}", title: part {i}, files: [f{i}.txt], '
+                      f'run: \'{slow if i == 2 else agent_command(calls, i, 1)}\'}}' for i in range(1, 5))
+    checkout = topology.checkout("parent-2")
+    plan = checkout.parent / "doomed.yaml"
+    plan.write_text(f"name: doomed\nrun_id: d00dad\nphases:\n  - name: one\n    strategy: parallel\n"
+                    f"    tasks:\n{tasks}\n")
+    flow_run = topology.start_run(params(plan, checkout, topology.remote))
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and "start 2 " not in (calls.read_text() if calls.exists() else ""):
+        time.sleep(1)
+    [line] = [line for line in calls.read_text().splitlines() if line.startswith("start 2 ")]
+    doomed = machine_of(line)
+    killed_at = time.monotonic()
+    topo("kill", str(topology.root), doomed)
+    release.touch()
+    finished = topology.wait(flow_run.id)
+    recovered_s = time.monotonic() - killed_at
+
+    assert finished.state.is_completed(), finished.state.message
+    status = status_of(checkout, "d00dad")
+    task = {t["id"]: t for t in status["tasks"]}["2"]
+    assert task["state"] == "done" and task["attempts"] == 2, task
+    assert task["worker"] != doomed
+    assert git(checkout, "show", f"{status['stack'][-1]}:f2.txt") == "2"
+
+    # the machine comes back: its next task salvages the killed task's uncommitted work
+    other = next(name for name in ("task-1", "task-2") if name != doomed)
+    topo("stop", str(topology.root), other)
+    topo("start", str(topology.root), doomed)
+    try:
+        after = checkout.parent / "after.yaml"
+        after.write_text(f"name: after\nrun_id: af7e40\nphases:\n  - name: one\n    tasks:\n"
+                         f"      - {{id: \"1\", title: after, files: [a.txt], run: 'echo a > a.txt'}}\n")
+        assert topology.wait(topology.start_run(params(after, checkout, topology.remote)).id).state.is_completed()
+    finally:
+        topo("start", str(topology.root), other)
+    refs = git(checkout, "ls-remote", topology.remote, "refs/planflow/salvage/*").split()
+    [salvage] = [ref for ref in refs if "/d00dad-task-2/" in ref]
+    git(checkout, "fetch", "-q", topology.remote, f"{salvage}:{salvage}")
+    assert git(checkout, "show", f"{salvage}:partial-2.txt") == "partial"
+    print(json.dumps({"killed": doomed, "task_2_attempts": task["attempts"],
+                      "task_2_finished_on": task["worker"], "run_completed_s_after_kill": round(recovered_s, 1),
+                      "salvage_ref": salvage}))
