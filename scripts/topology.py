@@ -2,7 +2,7 @@
 
     python scripts/topology.py up DIR [--workers 2] [--parents 1] [--agent-limit 4] [--seed REPO]
     python scripts/topology.py status DIR        # JSON: every process, alive or not, and the URLs
-    python scripts/topology.py kill DIR NAME     # kill -9 a machine (every process of its worker)
+    python scripts/topology.py kill DIR NAME     # kill -9 a machine: its worker and its flow runs
     python scripts/topology.py start DIR NAME    # start that machine's worker again
     python scripts/topology.py stop DIR NAME     # stop it (SIGTERM)
     python scripts/topology.py env DIR NAME      # the machine's environment, as shell exports
@@ -20,10 +20,14 @@ machines: ``task-1`` .. ``task-N`` (process workers of the ``tasks`` work queue,
 under ``DIR/machines/NAME``, sharing no folder: only the server, Redis and the git remote.
 Each parent machine has its own clone of the remote at ``DIR/machines/NAME/checkout``.
 
-Every process is started in a session of its own with ``PLANFLOW_TOPOLOGY=DIR`` in its
-environment, and its pid is recorded in ``DIR/topology.json``; ``down`` ends each session
-(SIGTERM, then SIGKILL after ``--grace`` seconds), then looks for any process still carrying
-the marker and reports (and kills) it. Settings for the machines' environment pass through
+Every process is started in a session of its own with ``PLANFLOW_TOPOLOGY=DIR`` and
+``PLANFLOW_TOPOLOGY_PROCESS=NAME`` in its environment (inherited by what it starts: a worker's
+flow runs, which Prefect puts in sessions of their own), and its pid is recorded in
+``DIR/topology.json``; ``down`` ends each one with everything carrying its marker (SIGTERM,
+then SIGKILL after ``--grace`` seconds), then looks for any process still carrying the
+topology's marker and reports (and kills) it. ``up`` also creates the server's automation that
+marks a flow run Crashed when its heartbeats stop (a machine died), and saves the Redis result
+storage block. Settings for the machines' environment pass through
 from this process's environment: ``PREFECT_WORKER_QUERY_SECONDS`` (default 5),
 ``PLANFLOW_LOCK_HOLD_S``, ``PREFECT_LOGGING_LEVEL``.
 """
@@ -47,6 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MARKER = "PLANFLOW_TOPOLOGY"
+PROCESS_MARKER = "PLANFLOW_TOPOLOGY_PROCESS"
 POOL = "planflow"
 TASK_QUEUE = "tasks"
 PARENT_QUEUE = "default"
@@ -121,7 +126,8 @@ class Topology:
         if as_user:
             argv = ["setpriv", f"--reuid={as_user}", f"--regid={as_user}", "--init-groups", *argv]
         log = open(self.logs() / f"{name}.log", "ab")
-        proc = subprocess.Popen(argv, env={**env, MARKER: str(self.root)}, cwd=cwd, stdout=log,
+        proc = subprocess.Popen(argv, env={**env, MARKER: str(self.root), PROCESS_MARKER: name},
+                                cwd=cwd, stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         log.close()
@@ -327,15 +333,17 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def marked_processes(root: Path) -> dict[int, str]:
-    """Every live process whose environment carries ``PLANFLOW_TOPOLOGY=root``: pid -> command."""
+def marked_processes(root: Path, name: str | None = None) -> dict[int, str]:
+    """Every live process whose environment carries ``PLANFLOW_TOPOLOGY=root`` (and, with
+    ``name``, ``PLANFLOW_TOPOLOGY_PROCESS=name``: what process ``name`` started, such as a
+    worker's flow runs, which Prefect starts in sessions of their own): pid -> command."""
     found = {}
-    needle = f"{MARKER}={root}".encode()
+    needles = {f"{MARKER}={root}".encode()} | ({f"{PROCESS_MARKER}={name}".encode()} if name else set())
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            if needle in (entry / "environ").read_bytes().split(b"\0") and alive(int(entry.name)):
+            if needles <= set((entry / "environ").read_bytes().split(b"\0")) and alive(int(entry.name)):
                 found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
                     errors="replace").strip()
         except OSError:
@@ -357,25 +365,30 @@ def session_processes(sid: int) -> list[int]:
     return pids
 
 
-def end_session(sid: int, sig: int, grace_s: float) -> dict:
-    """Send ``sig`` to session ``sid``'s processes, wait ``grace_s`` seconds for them to end,
-    then SIGKILL what is left. Returns {"processes": n, "killed": n SIGKILLed}."""
-    pids = session_processes(sid)
+def end_process(topology: "Topology", name: str, sig: int, grace_s: float) -> dict:
+    """End process ``name`` and everything it started: its session and every process that
+    carries its marker. Sends ``sig``, waits ``grace_s`` seconds, then SIGKILLs what is left
+    (``sig`` SIGKILL: at once). Returns {"processes": n, "killed": n SIGKILLed}."""
+    def members() -> set[int]:
+        session = session_processes(topology.state["processes"][name]["pid"])
+        return set(session) | set(marked_processes(topology.root, name))
+
+    pids = members()
     for pid in pids:
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+    while time.monotonic() < deadline and any(alive(pid) for pid in pids | members()):
         time.sleep(0.3)
-    left = [pid for pid in session_processes(sid) + pids if alive(pid)]
-    for pid in set(left):
+    left = {pid for pid in pids | members() if alive(pid)}
+    for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    return {"processes": len(set(pids)), "killed": len(set(left))}
+    return {"processes": len(pids), "killed": len(left)}
 
 
 def port_open(port: int) -> bool:
@@ -472,10 +485,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def status(topology: Topology) -> dict:
-    """The recorded processes with ``alive`` and how many processes their session holds now,
-    the URLs and the machines."""
+    """The recorded processes with ``alive`` and how many processes each runs now (itself and
+    what it started, such as a worker's flow runs), the URLs and the machines."""
     processes = {name: {"pid": p["pid"], "alive": alive(p["pid"]),
-                        "session_processes": len(session_processes(p["pid"])), "log": p["log"]}
+                        "processes": len(marked_processes(topology.root, name)), "log": p["log"]}
                  for name, p in topology.state["processes"].items()}
     return {"urls": topology.state["urls"], "machines": topology.state["machines"],
             "processes": processes}
@@ -484,9 +497,9 @@ def status(topology: Topology) -> dict:
 def cmd_status(args: argparse.Namespace) -> int:
     topology = Topology(args.dir)
     report = status(topology)
+    known = set().union(*(marked_processes(topology.root, name) for name in topology.state["processes"]))
     report["unrecorded"] = {str(pid): command for pid, command in marked_processes(topology.root).items()
-                            if not any(pid in session_processes(p["pid"])
-                                       for p in topology.state["processes"].values())}
+                            if pid not in known}
     print(json.dumps(report, indent=2))
     return 0 if all(p["alive"] for p in report["processes"].values()) else 1
 
@@ -498,7 +511,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
     if not process or args.name not in topology.state["machines"]:
         print(f"no machine {args.name} in {args.dir}", file=sys.stderr)
         return 2
-    print(json.dumps({args.name: end_session(process["pid"], signal.SIGKILL, 10)}))
+    print(json.dumps({args.name: end_process(topology, args.name, signal.SIGKILL, 10)}))
     return 0
 
 
@@ -508,7 +521,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     if not process:
         print(f"no process {args.name} in {args.dir}", file=sys.stderr)
         return 2
-    print(json.dumps({args.name: end_session(process["pid"], signal.SIGTERM, args.grace)}))
+    print(json.dumps({args.name: end_process(topology, args.name, signal.SIGTERM, args.grace)}))
     return 0
 
 
@@ -545,9 +558,8 @@ def cmd_down(args: argparse.Namespace) -> int:
     order = [n for n in topology.state["processes"] if n in topology.state["machines"]]
     order += [n for n in ("server", "git-daemon", "redis", "postgres") if n in topology.state["processes"]]
     for name in order:
-        pid = topology.state["processes"][name]["pid"]
         sig = signal.SIGINT if name == "postgres" else signal.SIGTERM  # postgres: fast shutdown
-        ended[name] = end_session(pid, sig, args.grace)
+        ended[name] = end_process(topology, name, sig, args.grace)
     strays = marked_processes(topology.root)
     for pid in strays:
         try:

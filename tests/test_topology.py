@@ -258,8 +258,11 @@ def test_a_machine_killed_mid_task_the_run_completes_elsewhere_and_its_work_is_s
                     f"    tasks:\n{tasks}\n")
     flow_run = topology.start_run(params(plan, checkout, topology.remote))
     deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline and "start 2 " not in (calls.read_text() if calls.exists() else ""):
-        time.sleep(1)
+    while "start 2 " not in (calls.read_text() if calls.exists() else ""):
+        with topology.client() as client:
+            state = client.read_flow_run(flow_run.id).state
+        assert not state.is_final() and time.monotonic() < deadline, f"task 2 never started: {state}"
+        time.sleep(2)
     [line] = [line for line in calls.read_text().splitlines() if line.startswith("start 2 ")]
     doomed = machine_of(line)
     killed_at = time.monotonic()
