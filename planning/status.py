@@ -148,6 +148,7 @@ class RunStatus(BaseModel):
         """The JSON users ask for (architecture guide), with the per-task detail appended."""
         def brief(task: TaskStatus) -> dict[str, Any]:
             entry = {"id": task.id, "name": task.name, "branch": task.branch}
+            entry |= {"worker": task.worker} if task.worker else {}
             entry |= {"warnings": task.warnings} if task.warnings else {}
             return entry | ({"error": task.error} if task.error else {})
 

@@ -504,31 +504,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if all(p["alive"] for p in report["processes"].values()) else 1
 
 
-def cmd_kill(args: argparse.Namespace) -> int:
-    """kill -9 every process of a machine's worker session (the machine dies at once)."""
+def _machine(args: argparse.Namespace) -> Topology | None:
+    """The topology in ``args.dir`` when it has machine ``args.name``; else None, said on stderr."""
     topology = Topology(args.dir)
-    process = topology.state["processes"].get(args.name)
-    if not process or args.name not in topology.state["machines"]:
-        print(f"no machine {args.name} in {args.dir}", file=sys.stderr)
-        return 2
-    print(json.dumps({args.name: end_process(topology, args.name, signal.SIGKILL, 10)}))
-    return 0
+    if args.name in topology.state["machines"]:
+        return topology
+    print(f"no machine {args.name} in {args.dir}", file=sys.stderr)
+    return None
 
 
-def cmd_stop(args: argparse.Namespace) -> int:
-    topology = Topology(args.dir)
-    process = topology.state["processes"].get(args.name)
-    if not process:
-        print(f"no process {args.name} in {args.dir}", file=sys.stderr)
+def cmd_end(args: argparse.Namespace) -> int:
+    """``kill``: SIGKILL a machine's worker and flow runs at once (the machine dies);
+    ``stop``: SIGTERM, SIGKILL after ``--grace`` seconds."""
+    topology = _machine(args)
+    if topology is None:
         return 2
-    print(json.dumps({args.name: end_process(topology, args.name, signal.SIGTERM, args.grace)}))
+    sig, grace = (signal.SIGKILL, 0.0) if args.command == "kill" else (signal.SIGTERM, args.grace)
+    print(json.dumps({args.name: end_process(topology, args.name, sig, grace)}))
     return 0
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    topology = Topology(args.dir)
-    if args.name not in topology.state["machines"]:
-        print(f"no machine {args.name} in {args.dir}", file=sys.stderr)
+    topology = _machine(args)
+    if topology is None:
         return 2
     if alive(topology.state["processes"][args.name]["pid"]):
         print(f"{args.name} is running", file=sys.stderr)
@@ -542,9 +540,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_env(args: argparse.Namespace) -> int:
-    topology = Topology(args.dir)
-    if args.name not in topology.state["machines"]:
-        print(f"no machine {args.name} in {args.dir}", file=sys.stderr)
+    topology = _machine(args)
+    if topology is None:
         return 2
     for key, value in topology.machine_env(args.name).items():
         print(f"export {key}={shlex.quote(value)}")
@@ -590,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("dir", type=Path)
         command.set_defaults(handler=handler)
     sub.choices["down"].add_argument("--grace", type=float, default=30.0)
-    for name, handler in (("kill", cmd_kill), ("stop", cmd_stop), ("start", cmd_start),
+    for name, handler in (("kill", cmd_end), ("stop", cmd_end), ("start", cmd_start),
                           ("env", cmd_env)):
         command = sub.add_parser(name)
         command.add_argument("dir", type=Path)

@@ -22,12 +22,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from runs import git, write_plan
+from runs import git
+from test_deploy import Served
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "topology.py"
@@ -62,16 +62,14 @@ def topo(*args: str, timeout_s: float = WAIT_S) -> subprocess.CompletedProcess:
     return done
 
 
-class Topo:
-    """The topology brought up in ``root``: ``state`` as recorded in topology.json."""
+class Topo(Served):
+    """The topology brought up in ``root`` (``state`` as recorded in topology.json), with the
+    client and waits of ``test_deploy.Served`` on its server."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.state = json.loads((root / "topology.json").read_text())
-
-    @property
-    def api(self) -> str:
-        return self.state["urls"]["api"]
+        super().__init__(env={}, url=self.state["urls"]["api"], repo=root, work=root)
 
     @property
     def remote(self) -> str:
@@ -80,30 +78,14 @@ class Topo:
     def checkout(self, machine: str) -> Path:
         return Path(self.state["machines"][machine]["checkout"])
 
-    @contextmanager
-    def client(self):
-        from prefect.client.orchestration import get_client
-        from prefect.settings import PREFECT_API_URL, temporary_settings
-
-        with temporary_settings({PREFECT_API_URL: self.api}):
-            with get_client(sync_client=True) as client:
-                yield client
-
     def start_run(self, parameters: dict):
         with self.client() as client:
             target = client.read_deployment_by_name("execute-plan/execute-plan")
             return client.create_flow_run_from_deployment(target.id, parameters=parameters)
 
-    def wait(self, flow_run_id, timeout_s: float = WAIT_S):
-        deadline = time.monotonic() + timeout_s
-        with self.client() as client:
-            while time.monotonic() < deadline:
-                flow_run = client.read_flow_run(flow_run_id)
-                if flow_run.state and flow_run.state.is_final():
-                    return flow_run
-                time.sleep(2)
-        raise AssertionError(f"flow run {flow_run_id} not finished after {timeout_s:g} s; "
-                             f"logs in {self.root / 'logs'}")
+    def finish(self, flow_run_id):
+        """The flow run once final (``Served.wait`` with this module's limit)."""
+        return self.wait(flow_run_id, WAIT_S)
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +159,7 @@ def test_twelve_tasks_spread_over_machines_then_rerun_elsewhere_from_the_cache(t
     first = topology.checkout("parent-1")
     plan = twelve_task_plan(first / ".." / "twelve.yaml", calls, "7e12e0")
     started = time.monotonic()
-    flow_run = topology.wait(topology.start_run(params(plan, first, topology.remote)).id)
+    flow_run = topology.finish(topology.start_run(params(plan, first, topology.remote)).id)
     elapsed = time.monotonic() - started
     assert flow_run.state.is_completed(), flow_run.state.message
 
@@ -211,7 +193,7 @@ def test_twelve_tasks_spread_over_machines_then_rerun_elsewhere_from_the_cache(t
     second = topology.checkout("parent-2")
     plan_again = twelve_task_plan(second / ".." / "twelve.yaml", calls, "7e12e0")
     before = calls.read_text()
-    rerun = topology.wait(topology.start_run(params(plan_again, second, topology.remote)).id)
+    rerun = topology.finish(topology.start_run(params(plan_again, second, topology.remote)).id)
     assert rerun.state.is_completed(), rerun.state.message
     assert calls.read_text() == before, "an agent ran on the re-run"
     again = status_of(second, "7e12e0")
@@ -268,7 +250,7 @@ def test_a_machine_killed_mid_task_the_run_completes_elsewhere_and_its_work_is_s
     killed_at = time.monotonic()
     topo("kill", str(topology.root), doomed)
     release.touch()
-    finished = topology.wait(flow_run.id)
+    finished = topology.finish(flow_run.id)
     recovered_s = time.monotonic() - killed_at
 
     assert finished.state.is_completed(), finished.state.message
@@ -286,7 +268,7 @@ def test_a_machine_killed_mid_task_the_run_completes_elsewhere_and_its_work_is_s
         after = checkout.parent / "after.yaml"
         after.write_text(f"name: after\nrun_id: af7e40\nphases:\n  - name: one\n    tasks:\n"
                          f"      - {{id: \"1\", title: after, files: [a.txt], run: 'echo a > a.txt'}}\n")
-        assert topology.wait(topology.start_run(params(after, checkout, topology.remote)).id).state.is_completed()
+        assert topology.finish(topology.start_run(params(after, checkout, topology.remote)).id).state.is_completed()
     finally:
         topo("start", str(topology.root), other)
     refs = git(checkout, "ls-remote", topology.remote, "refs/planflow/salvage/*").split()
