@@ -103,8 +103,9 @@ def topology(tmp_path_factory) -> Iterator[Topo]:
 
 
 def agent_command(calls: Path, i: int, seconds: float = 3) -> str:
-    """The shell agent of task ``i``: logs ``start``/``end`` with times and the machine's
-    worker (from the run's environment is not passed to agents: the clone path names it)."""
+    """The shell agent of task ``i``: appends ``start i TIME PWD`` and ``end i TIME`` to
+    ``calls`` (seconds; ``PWD``, the worktree in a machine's clone, names the machine), taking
+    ``seconds`` in between."""
     return (f'echo "start {i} $(date +%s.%N) $PWD" >> {calls}; sleep {seconds}; '
             f'echo {i} > f{i}.txt; echo "end {i} $(date +%s.%N)" >> {calls}')
 
