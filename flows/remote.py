@@ -6,8 +6,11 @@ starts the ``run-task`` deployment (any worker of the pool picks it up), and fet
 task's commit back. On the worker, ``run_remote_task`` runs ``run_plan_task`` in the worker's
 own clone of the remote (``gitops.clones``) and pushes the branch and the commit's keep-ref.
 The parent stacks as usual and pushes the stacked branches. The cache works across workers
-when they share result storage: Redis (``PLANFLOW_REDIS_URL``, ``tasks.shared_cache``) or a
-shared folder (``PLANFLOW_RESULTS_DIR``). The outcome names the worker that ran the task.
+when they share result storage: a storage block every worker reaches
+(``PLANFLOW_RESULT_STORAGE``, with the cache lock in Redis: ``tasks.shared_cache``) or a shared
+folder (``PLANFLOW_RESULTS_DIR``). The outcome names the worker that ran the task. A child
+that crashed (its machine died) is dispatched again; the worker's next task salvages what the
+dead one left in its clone.
 """
 
 from __future__ import annotations

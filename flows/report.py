@@ -50,9 +50,10 @@ def publish_table(rows: list[dict[str, Any]], key: str, description: str) -> Non
 
 
 def publish_tasks(status: RunStatus) -> None:
-    """A table artifact ``planflow-{run_id}-tasks``: id, status, branch, commit, seconds and
-    the ledger (tokens in/out, cost in USD, turns, attempts), the worker of a dispatched task and warnings, with a last row ``total`` of the
-    run's totals (also in the artifact's description)."""
+    """A table artifact ``planflow-{run_id}-tasks``: id, status, branch, commit, seconds, the
+    ledger (tokens in/out, cost in USD, turns, attempts), the worker of a dispatched task and
+    warnings, with a last row ``total`` of the run's totals (also in the artifact's
+    description)."""
     rows = [
         {"task": t.id, "phase": t.phase, "status": t.state.value, "cached": t.cached,
          "branch": t.branch or "", "commit": (t.commit or "")[:10],
