@@ -12,7 +12,8 @@ The agent limit and a phase's ``max_parallel`` hold across machines.
 The agents write start and end times to a file of the test (the instrument: planflow shares
 no folder between the machines). Slow (the topology takes minutes to come up on a loaded
 machine): marked ``slow``; skipped with the reason when PostgreSQL, Redis or prefect-redis
-is missing (``scripts/test-deps.sh`` installs the Debian packages as root).
+is missing (``scripts/test-deps.sh`` installs the Debian packages as root). The first test,
+quick, is the worker-side salvage of a dead task's worktree on its own.
 """
 
 from __future__ import annotations
@@ -36,9 +37,6 @@ WAIT_S = 900.0
 sys.path.insert(0, str(ROOT / "scripts"))
 import topology as topology_script  # noqa: E402  (the script under test, for missing_tools)
 
-pytestmark = pytest.mark.slow
-
-
 def _missing() -> str | None:
     missing = topology_script.missing_tools()
     try:
@@ -49,9 +47,28 @@ def _missing() -> str | None:
 
 
 MISSING = _missing()
-if MISSING:
-    pytest.skip(f"the topology needs {MISSING} (scripts/test-deps.sh installs the Debian "
-                "packages as root)", allow_module_level=True)
+
+
+def test_the_worktree_of_a_dead_task_is_salvaged_and_a_live_ones_kept(tmp_path):
+    from gitops.clones import owned_worktree, sweep_dead_worktrees
+    from gitops.repo import open_repository
+    from runs import make_repo
+
+    repo = open_repository(make_repo(tmp_path / "clone"))
+    dead, live = (repo.prepare_worktree(repo.root / ".worktrees" / f"r1-task-{n}", f"r1-task-{n}", "HEAD")
+                  for n in (1, 2))
+    (dead / "partial.txt").write_text("half done\n")
+    (live / "busy.txt").write_text("still going\n")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with owned_worktree(repo, live.name):
+        (repo.state_dir / "remote-tasks" / dead.name).write_text(f"{gone.pid} 1\n")
+        assert sweep_dead_worktrees(repo) == [dead.name]
+        assert live.is_dir() and not dead.exists()
+    [salvage] = git(repo.root, "for-each-ref", "--format=%(refname)", "refs/planflow/salvage/").split()
+    assert f"/{dead.name}/" in salvage
+    assert git(repo.root, "show", f"{salvage}:partial.txt") == "half done"
+    assert sweep_dead_worktrees(repo) == [] and live.is_dir()  # its owner finished: no mark
 
 
 def topo(*args: str, timeout_s: float = WAIT_S) -> subprocess.CompletedProcess:
@@ -90,6 +107,9 @@ class Topo(Served):
 
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory) -> Iterator[Topo]:
+    if MISSING:
+        pytest.skip(f"the topology needs {MISSING} (scripts/test-deps.sh installs the Debian "
+                    "packages as root)")
     root = tmp_path_factory.mktemp("topology")
     try:
         topo("up", str(root), "--workers", "2", "--parents", "2", "--worker-limit", "2",
@@ -155,6 +175,7 @@ def status_of(checkout: Path, run_id: str) -> dict:
     return json.loads((checkout / f".git/planflow/runs/{run_id}/status.json").read_text())
 
 
+@pytest.mark.slow
 def test_twelve_tasks_spread_over_machines_then_rerun_elsewhere_from_the_cache(topology, tmp_path):
     calls = tmp_path / "calls.log"
     first = topology.checkout("parent-1")
@@ -227,6 +248,7 @@ def machine_of(line: str) -> str:
     return line.split("/machines/", 1)[1].split("/", 1)[0]
 
 
+@pytest.mark.slow
 def test_a_machine_killed_mid_task_the_run_completes_elsewhere_and_its_work_is_salvaged(
         topology, tmp_path):
     calls, release = tmp_path / "calls.log", tmp_path / "release"
