@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,8 +34,14 @@ def worker_clone(remote: str) -> Repository:
     Raises ``GitError`` when the remote cannot be cloned or fetched."""
     path = clones_dir() / hashlib.sha256(remote.encode()).hexdigest()[:16]
     if not (path / ".git").is_dir():
+        # two flow runs of a new worker start at once: each clones aside, the first rename wins
         path.parent.mkdir(parents=True, exist_ok=True)
-        run_git(path.parent, f"clone {remote}", "clone", "--quiet", remote, str(path))
+        staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
+        run_git(path.parent, f"clone {remote}", "clone", "--quiet", remote, str(staging))
+        try:
+            staging.rename(path)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
     repo = open_repository(path)
     repo.fetch(remote, FETCH_REFSPECS)
     return repo
