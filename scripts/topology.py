@@ -370,8 +370,9 @@ def end_process(topology: "Topology", name: str, sig: int, grace_s: float) -> di
     carries its marker. Sends ``sig``, waits ``grace_s`` seconds, then SIGKILLs what is left
     (``sig`` SIGKILL: at once). Returns {"processes": n, "killed": n SIGKILLed}."""
     def members() -> set[int]:
-        session = session_processes(topology.state["processes"][name]["pid"])
-        return set(session) | set(marked_processes(topology.root, name))
+        root_pid = topology.state["processes"][name]["pid"]
+        found = set(session_processes(root_pid)) | set(marked_processes(topology.root, name))
+        return found | descendants(found | {root_pid})
 
     pids = members()
     for pid in pids:
@@ -382,13 +383,38 @@ def end_process(topology: "Topology", name: str, sig: int, grace_s: float) -> di
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline and any(alive(pid) for pid in pids | members()):
         time.sleep(0.3)
-    left = {pid for pid in pids | members() if alive(pid)}
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    return {"processes": len(pids), "killed": len(left)}
+    killed: set[int] = set()
+    for _ in range(5):  # again while a process forked during the last round is left
+        left = {pid for pid in pids | members() if alive(pid)}
+        if not left:
+            break
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        killed |= left
+        time.sleep(0.2)
+    return {"processes": len(pids | killed), "killed": len(killed)}
+
+
+def descendants(pids: set[int]) -> set[int]:
+    """Every live descendant of ``pids`` (by parent pid in ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), list(pids)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return {pid for pid in found if alive(pid)}
 
 
 def port_open(port: int) -> bool:
