@@ -16,7 +16,7 @@ FAST_TESTS := tests/test_layering.py tests/test_formats.py tests/test_corpus_for
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,topology]"
 	touch $@
 
 demo: $(VENV)/.installed

@@ -78,7 +78,9 @@ def execute_plan(params: ExecuteParams) -> dict | State:
                                      " dead run")
         base = repo.require_commit(params.base) if params.base else repo.head_sha()
         needed = _space_needed(repo, plan, base, params.max_parallel)
-        require_free([repo.state_dir, repo.root / ".worktrees", result_storage()], needed,
+        storage = result_storage()
+        folders = [repo.state_dir, repo.root / ".worktrees"]
+        require_free(folders + ([storage] if isinstance(storage, Path) else []), needed,
                      "starting the run")
         repo.sweep_worktrees(f"{ctx.run_id}-")
         status = RunStatus.for_plan(plan, ctx.run_id, base, flow_run_id=str(runtime.flow_run.id))

@@ -131,7 +131,8 @@ def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> Task
     future.wait()
     state = future.state
     outcome = state.result(raise_on_failure=False)
-    cached = state.name == "Cached" or bool(getattr(outcome, "recovered", False))
+    cached = state.name == "Cached" or bool(getattr(outcome, "recovered", False)
+                                            or getattr(outcome, "cached", False))
     if state.is_completed() and not open_repository(ctx.repo).commit_exists(outcome.commit):
         refreshed = run_plan_task.with_options(refresh_cache=True, retries=ctx.params.retries)
         state = refreshed(spec, return_state=True)
@@ -154,6 +155,9 @@ def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> Task
         log_path=str(outcome.log_path),
         cached=cached,
         error=None,
+        worker=outcome.worker,
+        # a dispatched task's agent runs are counted by its worker (the parent has no ledger)
+        **({"attempts": outcome.attempts} if outcome.worker and not cached else {}),
     )
     return outcome
 

@@ -50,9 +50,10 @@ def publish_table(rows: list[dict[str, Any]], key: str, description: str) -> Non
 
 
 def publish_tasks(status: RunStatus) -> None:
-    """A table artifact ``planflow-{run_id}-tasks``: id, status, branch, commit, seconds and
-    the ledger (tokens in/out, cost in USD, turns, attempts) and warnings, with a last row ``total`` of the
-    run's totals (also in the artifact's description)."""
+    """A table artifact ``planflow-{run_id}-tasks``: id, status, branch, commit, seconds, the
+    ledger (tokens in/out, cost in USD, turns, attempts), the worker of a dispatched task and
+    warnings, with a last row ``total`` of the run's totals (also in the artifact's
+    description)."""
     rows = [
         {"task": t.id, "phase": t.phase, "status": t.state.value, "cached": t.cached,
          "branch": t.branch or "", "commit": (t.commit or "")[:10],
@@ -60,7 +61,7 @@ def publish_tasks(status: RunStatus) -> None:
          "setup_s": t.setup_s if t.setup_s is not None else "",
          "tokens_in": t.tokens_in, "tokens_out": t.tokens_out,
          "cost_usd": t.cost_usd if t.cost_usd is not None else "", "turns": t.turns,
-         "attempts": t.attempts, "warnings": "; ".join(t.warnings)}
+         "attempts": t.attempts, "worker": t.worker or "", "warnings": "; ".join(t.warnings)}
         for t in status.tasks
     ]
     totals = status.totals()
@@ -68,7 +69,8 @@ def publish_tasks(status: RunStatus) -> None:
                  "branch": "", "commit": "", "duration_s": totals["duration_s"], "setup_s": "",
                  "tokens_in": totals["tokens_in"], "tokens_out": totals["tokens_out"],
                  "cost_usd": totals["cost_usd"] if totals["cost_usd"] is not None else "",
-                 "turns": totals["turns"], "attempts": totals["attempts"], "warnings": ""})
+                 "turns": totals["turns"], "attempts": totals["attempts"], "worker": "",
+                 "warnings": ""})
     cost = "no cost reported" if totals["cost_usd"] is None else f"${totals['cost_usd']}"
     ledger = (f"totals: {totals['tokens_in']} tokens in, {totals['tokens_out']} out, {cost},"
               f" {totals['turns']} turns, {totals['attempts']} agent runs")

@@ -379,6 +379,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         line = f"  {task.id:>6}  {task.state.value:8} {task.branch or '-'}"
         if task.duration_s is not None:
             line += f"  {task.duration_s:.1f}s" + (" (cached)" if task.cached else "")
+        if task.worker:
+            line += f"  on {task.worker}"
         err.print(line)
     if status.output:
         err.print(status.output)

@@ -44,7 +44,8 @@ class TaskStatus(BaseModel):
     changed outside its declared files, a stacking conflict resolved by an agent). The ledger,
     summed over the
     agent runs of this run (a cached task spent nothing): ``tokens_in``/``tokens_out``,
-    ``cost_usd`` (USD; None while no agent reported a cost), ``turns``, ``attempts``."""
+    ``cost_usd`` (USD; None while no agent reported a cost), ``turns``, ``attempts``; ``worker``
+    the Prefect worker that ran a task dispatched to other machines (``flows.remote``)."""
 
     id: str
     name: str
@@ -64,6 +65,7 @@ class TaskStatus(BaseModel):
     cost_usd: float | None = None
     turns: int = 0
     attempts: int = 0
+    worker: str | None = None
 
 
 class ReviewUsage(BaseModel):
@@ -148,6 +150,7 @@ class RunStatus(BaseModel):
         """The JSON users ask for (architecture guide), with the per-task detail appended."""
         def brief(task: TaskStatus) -> dict[str, Any]:
             entry = {"id": task.id, "name": task.name, "branch": task.branch}
+            entry |= {"worker": task.worker} if task.worker else {}
             entry |= {"warnings": task.warnings} if task.warnings else {}
             return entry | ({"error": task.error} if task.error else {})
 

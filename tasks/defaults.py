@@ -6,6 +6,9 @@ the flow-run id in the key and so never hits across runs; ``WorkKeyPolicy`` keys
 on what defines its work instead (the task's name, a policy version, and the ``key_parts``
 its input model declares), and results are persisted as files, so a second process running
 the same plan finds them. ``RedactingPickle`` writes them with every known secret masked.
+With ``$PLANFLOW_RESULT_STORAGE`` (a saved storage block) results go there instead, and with
+``$PLANFLOW_REDIS_URL`` the cache's transactions take a lock in Redis (``tasks.shared_cache``):
+workers on several machines share the cache.
 
 Importing this module (every process that runs a planflow task or flow does) installs the
 log redaction (``planning.redaction.install_log_redaction``) on Prefect's and planflow's
@@ -29,6 +32,7 @@ from prefect.settings import get_current_settings
 from pydantic import Field
 
 from planning.redaction import install_log_redaction, redact_bytes
+from tasks.shared_cache import shared_lock_manager, shared_result_storage
 
 install_log_redaction()
 
@@ -40,10 +44,15 @@ DEFAULT_RETRY_DELAY_S = 10.0
 """First retry delay in seconds; each later retry doubles it (exponential backoff)."""
 
 
-def result_storage() -> Path:
-    """Where task results (the cache records) are written: ``$PLANFLOW_RESULTS_DIR`` when set,
-    else Prefect's local storage path (``$PREFECT_HOME/storage``). A ``Path``, because Prefect
-    reads a ``str`` as a block slug."""
+def result_storage() -> Path | str:
+    """Where task results (the cache records) are written: the storage block named by
+    ``$PLANFLOW_RESULT_STORAGE`` (its slug, ``tasks.shared_cache``) when set, else
+    ``$PLANFLOW_RESULTS_DIR`` when set, else Prefect's local storage path
+    (``$PREFECT_HOME/storage``). A folder is a ``Path``, because Prefect reads a ``str`` as a
+    block slug."""
+    shared = shared_result_storage()
+    if shared is not None:
+        return shared
     configured = os.environ.get("PLANFLOW_RESULTS_DIR")
     if configured:
         return Path(configured)
@@ -73,10 +82,17 @@ class WorkKeyPolicy(CachePolicy):
     """Cache key = sha256 of the task's name, ``POLICY_VERSION`` and ``inputs[param].cache_parts()``.
 
     ``param`` names the task's input model; it must have a ``cache_parts() -> dict`` method
-    returning JSON-serializable values (volatile inputs such as paths left out).
+    returning JSON-serializable values (volatile inputs such as paths left out). With a shared
+    lock manager (``tasks.shared_cache``) the cache transaction is ``SERIALIZABLE``: one worker
+    computes a key while the others wait for its result.
     """
 
     param: str = "spec"
+
+    def __post_init__(self) -> None:
+        manager = shared_lock_manager()
+        if manager is not None and self.lock_manager is None:
+            self.lock_manager, self.isolation_level = manager, "SERIALIZABLE"
 
     def compute_key(
         self,

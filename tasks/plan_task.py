@@ -108,7 +108,9 @@ class TaskOutcome(BaseModel):
     ``outside_files``: changed files the task's declared files do not cover (a warning);
     ``agent_warnings``: what the agent did wrong and planflow repaired (``tasks.audit``);
     ``context``: the task's context record for later phases; ``recovered``: taken from the
-    record of work that landed (``tasks.landed``) without calling an agent."""
+    record of work that landed (``tasks.landed``) without calling an agent; ``worker`` the Prefect
+    worker that ran a dispatched task and ``cached`` when that worker found it in the cache
+    (``flows.remote``; None and False for a task run in the parent's process)."""
 
     task_id: str
     branch: str
@@ -123,6 +125,8 @@ class TaskOutcome(BaseModel):
     agent_warnings: list[str] = Field(default_factory=list)
     context: ContextRecord | None = None
     recovered: bool = False
+    worker: str | None = None
+    cached: bool = False
 
     @property
     def warnings(self) -> list[str]:
