@@ -24,7 +24,8 @@ from pathlib import Path
 
 import git
 
-from gitops.command import AUTOMATION_CONFIG, run_git
+from gitops import guard
+from gitops.command import AUTOMATION_CONFIG, read_config_file, run_git
 from gitops.errors import GitError
 from gitops.stack import StackEntry, stack_branches
 
@@ -75,6 +76,7 @@ class Repository:
         if found.bare or found.working_tree_dir is None:
             raise ValueError(f"{path} is in a bare git repository; planflow needs a work tree")
         self.common_dir = Path(found.common_dir).resolve()
+        guard.protect(self.common_dir, read_config_file)
         main = self._worktrees(Path(found.working_tree_dir))[0]
         if main[1] == "bare":
             raise ValueError(f"the main worktree of {path} is bare; planflow needs a work tree")
