@@ -4,7 +4,8 @@ For each run (not one that is executing: its run lock is taken for the clean-up)
 
 - every worktree ``.worktrees/{run_id}-task-*`` is removed after its uncommitted changes are
   saved under ``refs/planflow/salvage/`` (``Repository.remove_worktree``);
-- every branch ``{run_id}-task-*`` whose commits are all in the main work tree's ``HEAD`` (the
+- every branch ``{run_id}-task-*`` that planflow created (``Repository.recorded_branches``;
+  a user's branch that only looks like one is never touched) whose commits are all in the main work tree's ``HEAD`` (the
   stack was merged, or the task changed nothing) is deleted; a branch with commits ``HEAD``
   lacks is kept unless it is named in ``force``; a forced branch's tip is saved to a salvage
   ref first (unless a ``refs/planflow`` ref already holds it), so even then nothing is lost;
@@ -70,8 +71,15 @@ def known_runs(repo: Repository) -> list[str]:
     """Run ids that left state, worktrees or task branches in ``repo``, sorted."""
     runs = {path.name for path in (repo.state_dir / "runs").glob("*") if path.is_dir()}
     runs |= {path.name.split(TASK_MARK)[0] for path in (repo.root / ".worktrees").glob(f"*{TASK_MARK}*")}
-    runs |= {branch.split(TASK_MARK)[0] for branch in repo.branches(f"*{TASK_MARK}*")}
+    runs |= {branch.split(TASK_MARK)[0] for branch in run_branches(repo, "*")}
     return sorted(runs)
+
+
+def run_branches(repo: Repository, run_id: str) -> list[str]:
+    """Branches ``{run_id}-task-*`` (``run_id`` may be ``*``) that exist and that planflow
+    created (``Repository.recorded_branches``), sorted."""
+    recorded = repo.recorded_branches()
+    return [branch for branch in repo.branches(f"{run_id}{TASK_MARK}*") if branch in recorded]
 
 
 def clean_runs(repo: Repository, run_ids: list[str], force: list[str] | None = None) -> CleanReport:
@@ -101,7 +109,7 @@ def _clean_run(repo: Repository, run_id: str, forced: set[str], report: CleanRep
             report.removed[path] = size
         else:
             report.skipped[str(path)] = "not a registered worktree; left in place"
-    for branch in repo.branches(f"{run_id}{TASK_MARK}*"):
+    for branch in run_branches(repo, run_id):
         _clean_branch(repo, branch, branch in forced, report)
 
 

@@ -164,6 +164,7 @@ class Repository:
             old = self.resolve(f"refs/heads/{branch}")
             if old is not None and old != base_sha:
                 self._salvage_commit(branch, old, new=base_sha)
+            self.record_branch(branch)
             # parallel checkout, one worker per core (git does it from 100 files on): 3 to 6x
             # faster on a 20,000-file repository (docs/benchmarks.md, P5)
             self._git(f"create worktree {path}", "-c", "checkout.workers=0", "worktree", "add", "-B",
@@ -268,6 +269,36 @@ class Repository:
             if old is not None and old != sha:
                 self._salvage_commit(branch, old, new=sha)
             self._git(f"set branch {branch}", "update-ref", "-m", "planflow", f"refs/heads/{branch}", sha)
+
+    def record_branch(self, branch: str) -> None:
+        """Add ``branch`` to the branches planflow created (``<state dir>/branches``, one name a
+        line), the only ones ``planflow clean`` deletes. Raises ``OSError``."""
+        with self.lock():
+            if branch not in self.recorded_branches():
+                with (self.state_dir / "branches").open("a", encoding="utf-8") as names:
+                    names.write(branch + "\n")
+
+    def recorded_branches(self) -> set[str]:
+        """The branches planflow created in this repository (``record_branch``)."""
+        try:
+            return set((self.state_dir / "branches").read_text(encoding="utf-8").splitlines())
+        except FileNotFoundError:
+            return set()
+
+    def ref_tips(self) -> dict[str, str]:
+        """{full ref name: object sha} of every ref (``git for-each-ref``). Raises ``GitError``."""
+        out = self._git("list refs", "for-each-ref", "--format=%(objectname) %(refname)")
+        return {ref: sha for sha, _, ref in (line.partition(" ") for line in out.splitlines())}
+
+    def restore_ref(self, ref: str, old: str, current: str | None) -> None:
+        """Point ``ref`` at ``old`` again (re-creating it when deleted), only if it is still at
+        ``current`` (None: absent); a ``current`` commit ``old`` lacks is saved to a salvage ref
+        first. Raises ``GitError``."""
+        with self.lock():
+            if current is not None and self.resolve(current) is not None:
+                self._salvage_commit(ref.rsplit("/", 1)[-1], current, new=old)
+            self._git(f"restore {ref}", "update-ref", "-m", "planflow: restored", ref, old,
+                      current or "0" * 40)
 
     def branches(self, pattern: str = "*") -> list[str]:
         """Local branch names matching the ``fnmatch``-style ``pattern``, sorted. Raises ``GitError``."""
