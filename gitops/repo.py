@@ -26,7 +26,8 @@ import git
 
 from gitops import guard
 from gitops.command import AUTOMATION_CONFIG, read_config_file, run_git
-from gitops.errors import GitError
+from gitops.errors import GitError, shown
+from gitops.nested import flatten_nested
 from gitops.stack import StackEntry, stack_branches
 
 __all__ = ["Repository", "StackEntry", "open_repository"]
@@ -205,15 +206,17 @@ class Repository:
     def diff(self, base: str, tip: str) -> str:
         """The unified diff (``git diff``) from commit ``base`` to commit ``tip``, renames as
         delete + add. Raises ``GitError``."""
-        return self._git("diff commits", "diff", "--no-renames", "--no-color", "--end-of-options",
+        return self._git("diff commits", "diff", "--no-renames", "--no-color", "--no-ext-diff",
+                         "--no-textconv", "--end-of-options",
                          base, tip)
 
     def changed_files(self, base: str, tip: str) -> list[str]:
-        """Paths that differ between commits ``base`` and ``tip`` (renames as delete + add), sorted.
+        """Paths that differ between commits ``base`` and ``tip`` (renames as delete + add), sorted,
+        escaped for showing (``gitops.errors.shown``: bytes that are not UTF-8 as ``\\xNN``).
         Raises ``GitError``."""
         out = self._git("list changed files", "diff", "--name-only", "--no-renames", "-z",
                         "--end-of-options", base, tip)
-        return sorted(name for name in out.split("\0") if name)
+        return sorted(shown(name) for name in out.split("\0") if name)
 
     def remove_worktree(self, path: Path) -> bool:
         """Remove linked worktree ``path`` after salvaging its uncommitted changes (and a
@@ -400,10 +403,14 @@ class Repository:
 
     def _salvage_worktree(self, path: Path) -> None:
         """Save ``path``'s uncommitted changes (``git add -A`` + ``git stash create`` in that
-        worktree), or its detached HEAD when no ref contains it, to a salvage ref."""
+        worktree; a nested repository's files as plain files, its ``.git`` moved to
+        ``<state dir>/nested/salvage/...``), or its detached HEAD when no ref contains it, to a
+        salvage ref."""
         # a clean worktree (the usual case) costs this one git call, not four
         if run_git(path, "look for changes to salvage", "status", "--porcelain", "-z",
                    "--untracked-files=all"):
+            # a nested repository would be staged as a gitlink, or fail the add (no commit yet)
+            flatten_nested(path, self.state_dir / "nested" / self._salvage_name(path.name))
             run_git(path, "stage changes for salvage", "add", "-A")
             stash = run_git(path, "salvage changes", "stash", "create", env=self._identity_env(path))
             if stash:

@@ -201,7 +201,8 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
     agent = resolve_agent(spec.agent, spec.agent_block, spec.agent_command, plan_task.agent)
     repo.prepare_worktree(worktree, branch, start)
     audit = AgentAudit(repo, plan_task.id, worktree, branch, start,
-                       logs.parent / "oversized" / f"task-{plan_task.ref_id}")
+                       logs.parent / "oversized" / f"task-{plan_task.ref_id}",
+                       logs.parent / "nested" / f"task-{plan_task.ref_id}")
     request = AgentRequest(
         run_id=spec.run_id,
         task=plan_task,
