@@ -10,9 +10,9 @@ shared git dir, so it survives a deleted ``.git`` file):
 - another branch checked out: the worktree is put back on the task branch with the files as
   the agent left them;
 - shared git files changed (``.git/config``, ``.git/hooks``, ``.git/info``): put back
-  (``gitops.shared.SharedFiles``);
+  (``gitops.shared_files.SharedFiles``);
 - any branch or tag other than the task's moved or deleted: restored, its new commits kept in a
-  salvage ref; created refs reported (``gitops.shared.RefWatch``);
+  salvage ref; created refs reported (``gitops.refwatch.RefWatch``);
 - rewritten history (reset, rebase, amend): reported; when the task branch no longer contains
   the task's base, ``Review.fatal`` says so (the task must fail: its work is not on its base);
 - changes in the user's checkout (its HEAD, branch or files): reported, never reverted (they
@@ -28,7 +28,8 @@ from pathlib import Path
 from gitops.command import run_git
 from gitops.errors import GitError
 from gitops.repo import Repository
-from gitops.shared import RefWatch, SharedFiles
+from gitops.refwatch import RefWatch
+from gitops.shared_files import SharedFiles
 
 
 @dataclass
@@ -69,7 +70,7 @@ class WorktreeWatch:
         self.admin = Path(self.dot_git.partition("gitdir:")[2].strip())
         self.log_lines = len(self._reflog())
         self.checkout = checkout_state(repo)
-        self.shared = SharedFiles(repo)
+        self.shared = SharedFiles(repo.common_dir, repo.state_dir / "shared-git" / f"{self.worktree.name}.json")
         self.refs = RefWatch(repo, f"refs/heads/{branch}")
 
     def review(self) -> Review:

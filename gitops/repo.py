@@ -14,6 +14,7 @@ Promises:
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -28,12 +29,15 @@ from gitops import guard
 from gitops.command import AUTOMATION_CONFIG, read_config_file, run_git
 from gitops.errors import GitError, shown
 from gitops.nested import flatten_nested
+from gitops.shared_files import restore_abandoned
 from gitops.stack import StackEntry, stack_branches
 
 __all__ = ["Repository", "StackEntry", "open_repository"]
 
 FALLBACK_IDENTITY = {"NAME": "planflow", "EMAIL": "planflow@localhost"}
 """Author/committer used when the repository has no ``user.name``/``user.email``."""
+
+logger = logging.getLogger("planflow.git")
 
 _repositories: dict[Path, Repository] = {}
 _repositories_lock = threading.Lock()
@@ -65,7 +69,10 @@ class Repository:
 
     def __init__(self, path: Path) -> None:
         """Open the repository containing ``path`` (any path inside the main or a linked work tree)
-        and make sure ``.worktrees/`` is in ``<git common dir>/info/exclude``.
+        and make sure ``.worktrees/`` is in ``<git common dir>/info/exclude``. Shared git files
+        an agent of a killed planflow process changed are put back first
+        (``gitops.shared_files.restore_abandoned``), then the command-running configuration is
+        recorded as the baseline of ``gitops.guard``.
 
         Raises ``ValueError`` when ``path`` is not inside a git work tree, the repository is
         bare, or HEAD has no commit yet.
@@ -77,6 +84,10 @@ class Repository:
         if found.bare or found.working_tree_dir is None:
             raise ValueError(f"{path} is in a bare git repository; planflow needs a work tree")
         self.common_dir = Path(found.common_dir).resolve()
+        # a run killed while its agent ran left what the agent planted: put back before the
+        # guard's baseline is read
+        for change in restore_abandoned(self.common_dir, self.common_dir / "planflow" / "shared-git"):
+            logger.warning("put back %s in %s (left by an agent of a killed run)", change, self.common_dir)
         guard.protect(self.common_dir, read_config_file)
         main = self._worktrees(Path(found.working_tree_dir))[0]
         if main[1] == "bare":

@@ -176,3 +176,25 @@ def test_clean_deletes_only_branches_planflow_created(tmp_path, capsys):
 
     assert code == 0 and list(report["deleted_branches"]) == [status["tasks"][0]["branch"]]
     assert git(repo, "branch", "--list", "c0ffee-task-9-mine") != ""
+
+
+def test_what_an_agent_of_a_killed_run_planted_is_put_back_on_the_next_open(tmp_path):
+    import subprocess
+
+    from gitops.repo import Repository
+    from gitops.shared_files import SharedFiles
+
+    repo_path = make_repo(tmp_path / "repo")
+    common = repo_path / ".git"
+    record = common / "planflow" / "shared-git" / "w.json"
+    SharedFiles(common, record)  # recorded when the agent started
+    config = (common / "config").read_bytes()
+    git(repo_path, "config", "filter.spy.clean", "sleep 100000")  # planted; then planflow is killed
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    data = json.loads(record.read_text())
+    record.write_text(json.dumps({**data, "pid": dead.pid}))
+
+    Repository(repo_path)  # the re-run opens the repository
+
+    assert (common / "config").read_bytes() == config and not record.exists()
