@@ -15,7 +15,8 @@ and the user's checkout, and gives the agent run a marker, ``AgentRequest.marker
    moved to ``<git dir>/planflow/runs/{run_id}/nested/task-{id}/<path>/.git``);
 4. takes files over ``max_file_bytes()`` out of the worktree before anything is committed or
    salvaged: each is moved to ``<git dir>/planflow/runs/{run_id}/oversized/task-{id}/<path>``
-   and reported; when the rest adds up to more than ``max_task_bytes()``, the task fails.
+   and reported; when the rest, with what the agent committed itself, adds up to more than
+   ``max_task_bytes()``, or the agent committed a file over the limit itself, the task fails.
 
 File names are escaped in messages (``gitops.errors.shown``: a name that is not UTF-8 shows its
 bytes as ``\\xNN``).
@@ -34,6 +35,7 @@ from agents.leftovers import kill_marked, kill_worktree_agents, new_marker
 from gitops.audit import Review, WorktreeWatch, uncommitted_files
 from gitops.clean import run_worktrees
 from gitops.errors import shown
+from gitops.files import committed_sizes
 from gitops.nested import flatten_nested
 from gitops.repo import Repository
 from planning.redaction import redact
@@ -88,7 +90,7 @@ class AgentAudit:
 
     def __init__(self, repo: Repository, task_id: str, worktree: Path, branch: str, start: str,
                  oversized_dir: Path, nested_dir: Path) -> None:
-        self.task_id, self.worktree, self.branch = task_id, worktree, branch
+        self.repo, self.task_id, self.worktree, self.branch = repo, task_id, worktree, branch
         self.oversized_dir, self.nested_dir = oversized_dir, nested_dir
         self.limit, self.task_limit = max_file_bytes(), max_task_bytes()
         self.start = start
@@ -120,14 +122,22 @@ class AgentAudit:
                 review.warnings.append(f"wrote {shown(name)} ({size / 1e6:.1f} MB, over the"
                                        f" {self.limit / 1e6:g} MB limit of ${MAX_FILE_MB_VAR}): not"
                                        f" committed; moved to {shown(str(target))}")
+        if review.agent_tip:  # what the agent committed itself counts too
+            committed = committed_sizes(self.repo, self.start, review.agent_tip)
+            over = sorted(name for name, size in committed.items() if size > self.limit)
+            if over:
+                self._fail(review, f"committed {', '.join(shown(name) for name in over[:3])} itself,"
+                           f" over the {self.limit / 1e6:g} MB limit per file of ${MAX_FILE_MB_VAR}",
+                           log_path)
+            sizes = committed | sizes
         total = sum(size for size in sizes.values() if size <= self.limit)
         if total > self.task_limit:
             largest = sorted((name for name, size in sizes.items() if size <= self.limit),
                              key=sizes.__getitem__, reverse=True)[:3]
             self._fail(review, f"added {total / 1e6:.1f} MB of files, over the"
                        f" {self.task_limit / 1e6:g} MB limit per task of ${MAX_TASK_MB_VAR}"
-                       f" (largest: {', '.join(shown(name) for name in largest)}); nothing was"
-                       " committed", log_path)
+                       f" (largest: {', '.join(shown(name) for name in largest)}); planflow"
+                       " committed nothing", log_path)
         return review
 
     def _fail(self, review: Review, why: str, log_path: Path | None) -> None:

@@ -96,11 +96,13 @@ def test_a_file_name_that_is_not_utf8_is_escaped(tmp_path, capsys):
         "README.md", '"odd\\377.txt"']  # committed (git quotes the name)
 
 
-def test_a_task_adding_more_than_its_limit_fails_and_keeps_its_worktree(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("commit", ["", "git add -A && git -c user.name=a -c user.email=a@example.com commit -qm big\n"],
+                         ids=["left", "committed-by-the-agent"])
+def test_a_task_adding_more_than_its_limit_fails_and_keeps_its_worktree(tmp_path, capsys, monkeypatch, commit):
     monkeypatch.setenv("PLANFLOW_MAX_FILE_MB", "10")
     monkeypatch.setenv("PLANFLOW_MAX_TASK_MB", "20")
     repo = make_repo(tmp_path / "repo")
-    plan = one_task_plan(tmp_path, "for n in 1 2 3; do truncate -s 9500000 part$n.bin; done\n")
+    plan = one_task_plan(tmp_path, "for n in 1 2 3; do truncate -s 9500000 part$n.bin; done\n" + commit)
 
     code, status, err = run_cli(capsys, str(plan), "--repo", str(repo), "--retries", "0")
 
@@ -109,7 +111,8 @@ def test_a_task_adding_more_than_its_limit_fails_and_keeps_its_worktree(tmp_path
     assert ("added 28.5 MB of files, over the 20 MB limit per task of $PLANFLOW_MAX_TASK_MB"
             in task["error"]), task
     assert (repo / ".worktrees" / f"{RUN}-task-1" / "part3.bin").is_file()
-    assert git(repo, "rev-parse", f"{RUN}-task-1-files") == git(repo, "rev-parse", "HEAD")
+    if not commit:
+        assert git(repo, "rev-parse", f"{RUN}-task-1-files") == git(repo, "rev-parse", "HEAD")
 
 
 def test_an_agent_log_is_capped_with_head_and_tail(tmp_path, capsys, monkeypatch):
