@@ -31,6 +31,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from agents.contain import contained_argv
+from agents.logcap import cap_log
 from planning.redaction import redact, redact_file
 
 TAIL_CHARS = 4000
@@ -165,6 +166,7 @@ def run_process(
         for fd in (report_r, report_w):
             if fd >= 0:
                 os.close(fd)
+    cap_log(log_path)  # before redaction, which reads the whole file
     redact_file(log_path)
     leftovers = {int(pid): command for pid, command in report.get("leftovers", [])}
     if report.get("more"):

@@ -8,8 +8,11 @@ shared git dir, so it survives a deleted ``.git`` file):
 - a deleted or replaced ``.git`` file: restored;
 - commits the agent made itself: kept (the task's commit is its branch tip);
 - another branch checked out: the worktree is put back on the task branch with the files as
-  the agent left them, and a branch the agent moved there is restored (its new commits go to a
-  salvage ref);
+  the agent left them;
+- shared git files changed (``.git/config``, ``.git/hooks``, ``.git/info``): put back
+  (``gitops.shared_files.SharedFiles``);
+- any branch or tag other than the task's moved or deleted: restored, its new commits kept in a
+  salvage ref; created refs reported (``gitops.refwatch.RefWatch``);
 - rewritten history (reset, rebase, amend): reported; when the task branch no longer contains
   the task's base, ``Review.fatal`` says so (the task must fail: its work is not on its base);
 - changes in the user's checkout (its HEAD, branch or files): reported, never reverted (they
@@ -25,6 +28,8 @@ from pathlib import Path
 from gitops.command import run_git
 from gitops.errors import GitError
 from gitops.repo import Repository
+from gitops.refwatch import RefWatch
+from gitops.shared_files import SharedFiles
 
 
 @dataclass
@@ -65,11 +70,17 @@ class WorktreeWatch:
         self.admin = Path(self.dot_git.partition("gitdir:")[2].strip())
         self.log_lines = len(self._reflog())
         self.checkout = checkout_state(repo)
+        self.shared = SharedFiles(repo.common_dir, repo.state_dir / "shared-git" / f"{self.worktree.name}.json")
+        self.refs = RefWatch(repo, f"refs/heads/{branch}")
 
     def review(self) -> Review:
         """Inspect and repair the worktree after the agent ended; see the module docstring.
         Raises ``GitError`` when git fails on a worktree planflow could repair."""
         result = Review()
+        changed_files = self.shared.restore()
+        if changed_files:
+            result.warnings.append("changed the repository's shared git files (restored): "
+                                   + "; ".join(changed_files))
         if not self.worktree.is_dir() or not self.admin.is_dir():
             result.fatal = "deleted its worktree (or git's record of it)"
             return result
@@ -77,7 +88,7 @@ class WorktreeWatch:
             (self.worktree / ".git").write_text(self.dot_git)
             result.warnings.append("deleted or replaced its worktree's .git file (restored)")
         entries = self._reflog()[self.log_lines:]
-        moved = self._other_branches(entries, result)
+        self._reattach(entries, result)
         rewrites = sorted({message.split(":")[0] for _, message in entries
                            if message.startswith(("reset:", "rebase", "commit (amend)"))})
         if rewrites:
@@ -90,23 +101,16 @@ class WorktreeWatch:
             count = self.repo.count_commits(tip, self.start)
             result.warnings.append(f"made {count} commit(s) itself (kept on {self.branch})")
             result.agent_tip = tip
-        for other, old in moved.items():
-            try:
-                self.repo.set_branch(other, old)
-                result.warnings.append(f"moved branch {other} (restored to {old[:10]}; its new"
-                                       " commits are kept under refs/planflow/salvage/)")
-            except ValueError as exc:
-                result.warnings.append(f"moved branch {other}; not restored: {exc}")
+        result.warnings += self.refs.restore()
         changed = self._checkout_changes()
         if changed:
             result.warnings.append("changed the user's checkout (left as found, check it): "
                                    + ", ".join(changed[:20]) + (" ..." if len(changed) > 20 else ""))
         return result
 
-    def _other_branches(self, entries: list[tuple[str, str]], result: Review) -> dict[str, str]:
+    def _reattach(self, entries: list[tuple[str, str]], result: Review) -> None:
         """Put HEAD back on the task branch when the agent switched away (the branch follows
-        when the agent's HEAD still contains the task's start, e.g. after ``checkout -b``);
-        return {branch: tip at checkout} of every other branch it checked out and moved."""
+        when the agent's HEAD still contains the task's start, e.g. after ``checkout -b``)."""
         checked_out = {}
         for new, message in entries:
             if message.startswith("checkout: moving from "):
@@ -126,8 +130,6 @@ class WorktreeWatch:
             run_git(self.worktree, "reattach worktree", "symbolic-ref", "HEAD", own)
             result.warnings.append(f"checked out {where} (planflow put the worktree back on"
                                    f" {self.branch}, keeping its files as the agent left them)")
-        return {name: tip for name, tip in checked_out.items()
-                if self.repo.resolve(f"refs/heads/{name}") not in (None, tip)}
 
     def _reflog(self) -> list[tuple[str, str]]:
         """(new sha, message) of each entry of the worktree's HEAD reflog, oldest first."""

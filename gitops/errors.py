@@ -15,6 +15,12 @@ import shlex
 from planning.redaction import redact
 
 
+def shown(text: str) -> str:
+    """``text`` safe to show and to serialise: bytes that were not UTF-8 (kept as surrogates by
+    ``surrogateescape``, e.g. in a file name git printed) become ``\\xNN`` escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class GitError(Exception):
     """A git command exited non-zero.
 
@@ -25,10 +31,10 @@ class GitError(Exception):
 
     def __init__(self, operation: str, command: list[str], exit_code: int, stdout: str, stderr: str) -> None:
         self.operation = operation
-        self.command = [redact(arg) for arg in command]
+        self.command = [redact(shown(arg)) for arg in command]
         self.exit_code = exit_code
-        self.stdout = redact(stdout)
-        self.stderr = redact(stderr)
+        self.stdout = redact(shown(stdout))
+        self.stderr = redact(shown(stderr))
         super().__init__(str(self))
 
     def __str__(self) -> str:

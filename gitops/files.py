@@ -1,4 +1,4 @@
-"""Reading files as committed, without a worktree: ``read_committed``."""
+"""Reading files as committed, without a worktree: ``read_committed``, ``committed_sizes``."""
 
 from __future__ import annotations
 
@@ -20,3 +20,20 @@ def read_committed(repo: Repository, ref: str, path: str) -> str | None:
         if error.exit_code == 128:
             return None
         raise
+
+
+def committed_sizes(repo: Repository, base: str, tip: str) -> dict[str, int]:
+    """{path: bytes} of the files (blobs) commit ``tip`` adds or changes against commit
+    ``base``; paths as git prints them (``surrogateescape``). Raises ``GitError``."""
+    fields = run_git(repo.root, "list committed changes", "diff-tree", "-r", "-z", "--raw",
+                     "--no-renames", base, tip).split("\0")
+    changed = {path for meta, path in zip(fields[::2], fields[1::2])
+               if meta.split(" ")[1:2] in (["100644"], ["100755"])}
+    if not changed:
+        return {}
+    sizes = {}
+    for entry in run_git(repo.root, "read committed sizes", "ls-tree", "-r", "-l", "-z", tip).split("\0"):
+        meta, _, path = entry.partition("\t")
+        if path in changed:
+            sizes[path] = int(meta.split()[3])
+    return sizes

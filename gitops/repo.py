@@ -14,6 +14,7 @@ Promises:
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -24,14 +25,19 @@ from pathlib import Path
 
 import git
 
-from gitops.command import AUTOMATION_CONFIG, run_git
-from gitops.errors import GitError
+from gitops import guard
+from gitops.command import AUTOMATION_CONFIG, read_config_file, run_git
+from gitops.errors import GitError, shown
+from gitops.nested import flatten_nested
+from gitops.shared_files import restore_abandoned
 from gitops.stack import StackEntry, stack_branches
 
 __all__ = ["Repository", "StackEntry", "open_repository"]
 
 FALLBACK_IDENTITY = {"NAME": "planflow", "EMAIL": "planflow@localhost"}
 """Author/committer used when the repository has no ``user.name``/``user.email``."""
+
+logger = logging.getLogger("planflow.git")
 
 _repositories: dict[Path, Repository] = {}
 _repositories_lock = threading.Lock()
@@ -63,7 +69,10 @@ class Repository:
 
     def __init__(self, path: Path) -> None:
         """Open the repository containing ``path`` (any path inside the main or a linked work tree)
-        and make sure ``.worktrees/`` is in ``<git common dir>/info/exclude``.
+        and make sure ``.worktrees/`` is in ``<git common dir>/info/exclude``. Shared git files
+        an agent of a killed planflow process changed are put back first
+        (``gitops.shared_files.restore_abandoned``), then the command-running configuration is
+        recorded as the baseline of ``gitops.guard``.
 
         Raises ``ValueError`` when ``path`` is not inside a git work tree, the repository is
         bare, or HEAD has no commit yet.
@@ -75,6 +84,11 @@ class Repository:
         if found.bare or found.working_tree_dir is None:
             raise ValueError(f"{path} is in a bare git repository; planflow needs a work tree")
         self.common_dir = Path(found.common_dir).resolve()
+        # a run killed while its agent ran left what the agent planted: put back before the
+        # guard's baseline is read
+        for change in restore_abandoned(self.common_dir, self.common_dir / "planflow" / "shared-git"):
+            logger.warning("put back %s in %s (left by an agent of a killed run)", change, self.common_dir)
+        guard.protect(self.common_dir, read_config_file)
         main = self._worktrees(Path(found.working_tree_dir))[0]
         if main[1] == "bare":
             raise ValueError(f"the main worktree of {path} is bare; planflow needs a work tree")
@@ -162,6 +176,7 @@ class Repository:
             old = self.resolve(f"refs/heads/{branch}")
             if old is not None and old != base_sha:
                 self._salvage_commit(branch, old, new=base_sha)
+            self.record_branch(branch)
             # parallel checkout, one worker per core (git does it from 100 files on): 3 to 6x
             # faster on a 20,000-file repository (docs/benchmarks.md, P5)
             self._git(f"create worktree {path}", "-c", "checkout.workers=0", "worktree", "add", "-B",
@@ -202,15 +217,17 @@ class Repository:
     def diff(self, base: str, tip: str) -> str:
         """The unified diff (``git diff``) from commit ``base`` to commit ``tip``, renames as
         delete + add. Raises ``GitError``."""
-        return self._git("diff commits", "diff", "--no-renames", "--no-color", "--end-of-options",
+        return self._git("diff commits", "diff", "--no-renames", "--no-color", "--no-ext-diff",
+                         "--no-textconv", "--end-of-options",
                          base, tip)
 
     def changed_files(self, base: str, tip: str) -> list[str]:
-        """Paths that differ between commits ``base`` and ``tip`` (renames as delete + add), sorted.
+        """Paths that differ between commits ``base`` and ``tip`` (renames as delete + add), sorted,
+        escaped for showing (``gitops.errors.shown``: bytes that are not UTF-8 as ``\\xNN``).
         Raises ``GitError``."""
         out = self._git("list changed files", "diff", "--name-only", "--no-renames", "-z",
                         "--end-of-options", base, tip)
-        return sorted(name for name in out.split("\0") if name)
+        return sorted(shown(name) for name in out.split("\0") if name)
 
     def remove_worktree(self, path: Path) -> bool:
         """Remove linked worktree ``path`` after salvaging its uncommitted changes (and a
@@ -266,6 +283,36 @@ class Repository:
             if old is not None and old != sha:
                 self._salvage_commit(branch, old, new=sha)
             self._git(f"set branch {branch}", "update-ref", "-m", "planflow", f"refs/heads/{branch}", sha)
+
+    def record_branch(self, branch: str) -> None:
+        """Add ``branch`` to the branches planflow created (``<state dir>/branches``, one name a
+        line), the only ones ``planflow clean`` deletes. Raises ``OSError``."""
+        with self.lock():
+            if branch not in self.recorded_branches():
+                with (self.state_dir / "branches").open("a", encoding="utf-8") as names:
+                    names.write(branch + "\n")
+
+    def recorded_branches(self) -> set[str]:
+        """The branches planflow created in this repository (``record_branch``)."""
+        try:
+            return set((self.state_dir / "branches").read_text(encoding="utf-8").splitlines())
+        except FileNotFoundError:
+            return set()
+
+    def ref_tips(self) -> dict[str, str]:
+        """{full ref name: object sha} of every ref (``git for-each-ref``). Raises ``GitError``."""
+        out = self._git("list refs", "for-each-ref", "--format=%(objectname) %(refname)")
+        return {ref: sha for sha, _, ref in (line.partition(" ") for line in out.splitlines())}
+
+    def restore_ref(self, ref: str, old: str, current: str | None) -> None:
+        """Point ``ref`` at ``old`` again (re-creating it when deleted), only if it is still at
+        ``current`` (None: absent); a ``current`` commit ``old`` lacks is saved to a salvage ref
+        first. Raises ``GitError``."""
+        with self.lock():
+            if current is not None and self.resolve(current) is not None:
+                self._salvage_commit(ref.rsplit("/", 1)[-1], current, new=old)
+            self._git(f"restore {ref}", "update-ref", "-m", "planflow: restored", ref, old,
+                      current or "0" * 40)
 
     def branches(self, pattern: str = "*") -> list[str]:
         """Local branch names matching the ``fnmatch``-style ``pattern``, sorted. Raises ``GitError``."""
@@ -367,10 +414,14 @@ class Repository:
 
     def _salvage_worktree(self, path: Path) -> None:
         """Save ``path``'s uncommitted changes (``git add -A`` + ``git stash create`` in that
-        worktree), or its detached HEAD when no ref contains it, to a salvage ref."""
+        worktree; a nested repository's files as plain files, its ``.git`` moved to
+        ``<state dir>/nested/salvage/...``), or its detached HEAD when no ref contains it, to a
+        salvage ref."""
         # a clean worktree (the usual case) costs this one git call, not four
         if run_git(path, "look for changes to salvage", "status", "--porcelain", "-z",
                    "--untracked-files=all"):
+            # a nested repository would be staged as a gitlink, or fail the add (no commit yet)
+            flatten_nested(path, self.state_dir / "nested" / self._salvage_name(path.name))
             run_git(path, "stage changes for salvage", "add", "-A")
             stash = run_git(path, "salvage changes", "stash", "create", env=self._identity_env(path))
             if stash:

@@ -42,12 +42,20 @@ def cmd_clean(args: argparse.Namespace, repo: Repository, err: Console) -> int:
     if args.json:
         print(json.dumps({
             "removed_worktrees": {str(path): size for path, size in report.removed.items()},
+            "ignored_files": {str(path): {"count": len(files), "bytes": sum(files.values()),
+                                          "files": sorted(files)}
+                              for path, files in report.ignored.items()},
             "freed_bytes": report.freed_bytes, "salvaged": report.salvaged,
             "deleted_branches": report.deleted, "kept_branches": report.kept,
             "skipped": report.skipped, "force_not_deleted": unknown,
         }, indent=2))
     for path, size in report.removed.items():
         err.print(f"removed worktree {path} ({human_bytes(size)})")
+        files = report.ignored.get(path, {})
+        if files:
+            names = sorted(files)
+            err.print(f"  with {len(files)} ignored file(s), {human_bytes(sum(files.values()))},"
+                      f" not saved: {', '.join(names[:10])}" + (" ..." if len(names) > 10 else ""))
     for ref in report.salvaged:
         err.print(f"saved uncommitted work to {ref}")
     for branch, tip in report.deleted.items():

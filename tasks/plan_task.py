@@ -214,7 +214,8 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
     repo.prepare_worktree(worktree, branch, start)
     ready_worktree(spec.worktree, repo, worktree, branch, plan_task.id, log_path, spec.timeout_s, store)
     audit = AgentAudit(repo, plan_task.id, worktree, branch, start,
-                       logs.parent / "oversized" / f"task-{plan_task.ref_id}")
+                       logs.parent / "oversized" / f"task-{plan_task.ref_id}",
+                       logs.parent / "nested" / f"task-{plan_task.ref_id}")
     request = AgentRequest(
         run_id=spec.run_id,
         task=plan_task,

@@ -66,18 +66,22 @@ def test_clean_keeps_every_commit_and_uncommitted_change(tmp_path, capsys):
     assert status_json(capsys, repo)["worktrees_disk_bytes"] == 0
 
     git(repo, "merge", "-q", "--ff-only", done)  # the user merges the stack: nothing left to keep
-    git(repo, "branch", f"{RUN}-task-9-manual", done)
+    git(repo, "branch", f"{RUN}-task-9-manual", done)  # the user's branches, named like task branches
     git(repo, "-c", "user.name=u", "-c", "user.email=u@x", "commit", "-q", "--allow-empty", "-m", "user work")
     git(repo, "branch", "-f", f"{RUN}-task-8-other", "HEAD")
     git(repo, "reset", "-q", "--hard", done)
-    code, report, err = clean(capsys, repo, "--all", "--force", f"{RUN}-task-8-other", "nonexistent")
+    git(repo, "branch", "-f", f"{RUN}-task-2-broken", f"{RUN}-task-8-other")  # planflow's (recorded)
+    code, report, err = clean(capsys, repo, "--all", "--force", f"{RUN}-task-2-broken", f"{RUN}-task-8-other",
+                              "nonexistent")
 
     assert code == 0, err
-    assert set(report["deleted_branches"]) == {done, f"{RUN}-task-9-manual", f"{RUN}-task-8-other"}
-    forced_tip = report["deleted_branches"][f"{RUN}-task-8-other"]
+    assert set(report["deleted_branches"]) == {done, f"{RUN}-task-2-broken"}  # never the user's
+    assert git(repo, "branch", "--list", f"{RUN}-task-9-manual", f"{RUN}-task-8-other").split() == [
+        f"{RUN}-task-8-other", f"{RUN}-task-9-manual"]
+    assert report["force_not_deleted"] == [f"{RUN}-task-8-other", "nonexistent"]
+    forced_tip = report["deleted_branches"][f"{RUN}-task-2-broken"]
     assert any(git(repo, "rev-parse", ref) == forced_tip
                for ref in git(repo, "for-each-ref", "--format=%(refname)", "refs/planflow/salvage/").split())
-    assert report["force_not_deleted"] == ["nonexistent"]
     assert git(repo, "cat-file", "-t", f"refs/planflow/{RUN}/task-1") == "commit"
 
 
@@ -85,3 +89,26 @@ def test_clean_of_an_unknown_run_is_an_error(tmp_path, capsys):
     repo = make_repo(tmp_path / "repo")
     code, _, err = clean(capsys, repo, "abcdef")
     assert code == 2 and "no run abcdef" in err
+
+
+def test_clean_lists_the_ignored_files_it_deletes(tmp_path, capsys):
+    repo = make_repo(tmp_path / "repo")
+    (repo / ".gitignore").write_text("build/\n*.log\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "ignore")
+    plan = write_plan(tmp_path / "plan.yaml", f"""\
+        name: ignored
+        run_id: {RUN}
+        phases:
+          - name: one
+            tasks:
+              - {{id: "1", title: fails, files: [a.txt], run: "mkdir build && head -c 5000 /dev/zero > build/out.o && echo x > run.log && exit 3"}}
+        """)
+    assert run_cli(capsys, str(plan), "--repo", str(repo), "--retries", "0")[0] == 1
+
+    code, report, err = clean(capsys, repo, RUN)
+
+    worktree = str(repo / ".worktrees" / f"{RUN}-task-1")
+    assert code == 0 and report["ignored_files"] == {
+        worktree: {"count": 2, "bytes": 5002, "files": ["build/out.o", "run.log"]}}
+    assert "with 2 ignored file(s), 5.0 kB, not saved: build/out.o, run.log" in err
