@@ -24,16 +24,16 @@ import memory
 import overhead
 import plan_scale
 import rerun
-from common import Row, print_rows
+from common import Row, load_average, print_rows, with_load
 
 BENCHMARKS: dict[str, tuple[Callable[..., list[Row]], dict, dict]] = {
     # name: (run, full-size arguments, tiny arguments)
-    "P1": (overhead.run, {"tasks": 50}, {"tasks": 3}),
-    "P2": (makespan.run, {"tasks": 60}, {"tasks": 4}),
-    "P3": (rerun.run, {"tasks": 50}, {"tasks": 3}),
+    "P1": (overhead.run, {"tasks": 50}, {"tasks": 3, "repeats": 1}),
+    "P2": (makespan.run, {"tasks": 60}, {"tasks": 4, "repeats": 1}),
+    "P3": (rerun.run, {"tasks": 50}, {"tasks": 3, "repeats": 1}),
     "P4": (lambda **kw: dry_run.run(**kw) + plan_scale.run(**kw), {"tasks": 1000}, {"tasks": 20}),
     "P5": (large_repo.run, {"files": 20000, "kb": 12, "rounds": 3}, {"files": 40, "kb": 1, "rounds": 1}),
-    "MEM": (memory.run, {"tasks": 200}, {"tasks": 4}),
+    "MEM": (memory.run, {"tasks": 200}, {"tasks": 4, "repeats": 1}),
 }
 
 
@@ -54,13 +54,15 @@ def main() -> int:
         function, full, tiny = BENCHMARKS[name]
         print(f"running {name} ...", file=sys.stderr, flush=True)
         try:
-            rows += function(**(tiny if args.tiny else full))
+            arguments = tiny if args.tiny else full
+            rows += with_load(name, lambda: function(**arguments))
         except Exception:
             crashed = True
             traceback.print_exc()
             rows.append(Row(name, "crashed (traceback above)", "-", met=False))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"planflow benchmarks, {stamp}, {time.perf_counter() - started:.0f} s"
+    print(f"planflow benchmarks, {stamp}, {time.perf_counter() - started:.0f} s, load average"
+          f" {load_average()}"
           + (" (tiny sizes: not measurements)" if args.tiny else ""))
     print_rows(rows)
     return 1 if crashed else 0
