@@ -6,8 +6,9 @@ in its status file (``finished_at - started_at``): the interpreter's and Prefect
 out of it, and the per-run costs common to both runs (the phase subflow, the artifacts) cancel
 out. The shell script does what the engine does to git for each task: worktree from the base
 on a new branch, write one file, commit, remove the worktree; in a parallel phase 4 tasks at a
-time (as planflow runs them, ``--max-parallel 4``), then it stacks the branches with
-cherry-pick in a scratch worktree. Each comparison runs ``REPEATS`` times, planflow and shell
+time (as planflow runs them, ``--max-parallel 4``; worktrees are added and removed one at a
+time, as planflow's repository lock does, since concurrent ``git worktree`` commands race),
+then it stacks the branches with cherry-pick in a scratch worktree. Each comparison runs ``REPEATS`` times, planflow and shell
 runs of both phase types interleaved; the figures are medians with their spread (largest minus
 smallest), the ratio is the median of the repeats' ratios.
 
@@ -30,22 +31,25 @@ PARALLEL = 4
 SHELL_WORK = r"""
 set -euo pipefail
 cd "$1"; n=$2; mode=$3; parallel=$4; base=$(git rev-parse HEAD); prev=$base
-task() {  # task number, start commit
-  git worktree add -q -b "sh-task-$1" ".worktrees/sh-$1" "$2"
+task() {  # task number, start commit; worktree add/remove one at a time, as planflow's repo lock does
+  flock .git/bench.lock git worktree add -q -b "sh-task-$1" ".worktrees/sh-$1" "$2"
   echo "task $1" > ".worktrees/sh-$1/t-$1.txt"
   git -C ".worktrees/sh-$1" add -A
   git -C ".worktrees/sh-$1" -c user.name=b -c user.email=b@b commit -qm "task $1"
-  git worktree remove ".worktrees/sh-$1"
+  flock .git/bench.lock git worktree remove ".worktrees/sh-$1"
 }
+pids=()
 for i in $(seq 1 "$n"); do
   if [ "$mode" = sequential ]; then
     task "$i" "$prev"; prev=$(git rev-parse "sh-task-$i")
   else
-    task "$i" "$base" &
-    if [ $((i % parallel)) -eq 0 ]; then wait; fi
+    task "$i" "$base" & pids+=($!)
+    if [ ${#pids[@]} -eq "$parallel" ] || [ "$i" -eq "$n" ]; then
+      for pid in "${pids[@]}"; do wait "$pid"; done
+      pids=()
+    fi
   fi
 done
-wait
 if [ "$mode" = parallel ]; then
   git worktree add -q --detach .worktrees/sh-stack "$base"
   for i in $(seq 1 "$n"); do
