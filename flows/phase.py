@@ -135,7 +135,7 @@ def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> Task
     did not start because of the budget (then the task is ``skipped``).
 
     A cached outcome whose commit no longer exists (branch deleted and garbage-collected) is
-    recomputed with ``refresh_cache``. Raises ``DiskFull`` when the task failed because a disk
+    recomputed with ``refresh_cache`` (a fresh outcome's commit was just made: not checked). Raises ``DiskFull`` when the task failed because a disk
     is full (the run stops: no other task could write either).
     """
     task = spec.task
@@ -144,7 +144,7 @@ def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> Task
     state = future.state
     outcome = state.result(raise_on_failure=False)
     cached = state.name == "Cached" or bool(getattr(outcome, "recovered", False))
-    if state.is_completed() and not open_repository(ctx.repo).commit_exists(outcome.commit):
+    if state.is_completed() and cached and not open_repository(ctx.repo).commit_exists(outcome.commit):
         refreshed = run_plan_task.with_options(refresh_cache=True, retries=ctx.params.retries)
         state = refreshed(spec, return_state=True)
         outcome, cached = state.result(raise_on_failure=False), False

@@ -44,7 +44,10 @@ def checkout_state(repo: Repository) -> dict[str, tuple]:
     root = repo.root
     out = run_git(root, "read checkout status", "status", "--porcelain=v1", "-z",
                   "--untracked-files=all")
-    state: dict[str, tuple] = {"HEAD": (repo.head_sha(), _symbolic_head(root))}
+    # one git call for both: the commit and the ref HEAD points at ("HEAD" when detached)
+    sha, ref = run_git(root, "read HEAD", "rev-parse", "HEAD^{commit}",
+                       "--symbolic-full-name", "HEAD").splitlines()
+    state: dict[str, tuple] = {"HEAD": (sha, None if ref == "HEAD" else ref)}
     for entry in filter(None, out.split("\0")):
         path = entry[3:]
         try:
@@ -83,7 +86,7 @@ class WorktreeWatch:
         if rewrites:
             result.warnings.append(f"rewrote history in its worktree ({', '.join(rewrites)})")
         tip = self.repo.require_commit(f"refs/heads/{self.branch}")
-        if result.fatal is None and not self.repo.contains(tip, self.start):
+        if result.fatal is None and tip != self.start and not self.repo.contains(tip, self.start):
             result.fatal = (f"rewrote history: branch {self.branch} no longer contains the task's"
                             f" base {self.start[:10]}")
         elif result.fatal is None and tip != self.start:
