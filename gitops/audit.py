@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops.command import run_git
-from gitops.errors import GitError
-from gitops.repo import Repository
+from gitops.repo import Repository, worktree_head_ref
 
 
 @dataclass
@@ -117,7 +116,7 @@ class WorktreeWatch:
                 if target != self.branch:
                     checked_out.setdefault(target, new)
         own = f"refs/heads/{self.branch}"
-        if _symbolic_head(self.worktree) != own:
+        if worktree_head_ref(self.worktree) != own:
             head = run_git(self.worktree, "read worktree HEAD", "rev-parse", "HEAD")
             where = ", ".join(checked_out) or "a detached commit"
             if self.repo.contains(head, self.start):
@@ -156,13 +155,3 @@ def uncommitted_files(worktree: Path) -> list[str]:
     out = run_git(worktree, "list uncommitted files", "status", "--porcelain=v1", "-z",
                   "--untracked-files=all", "--no-renames")
     return [entry[3:] for entry in out.split("\0") if entry]
-
-
-def _symbolic_head(path: Path) -> str | None:
-    """The ref HEAD points at in worktree ``path`` (``refs/heads/...``), or None when detached."""
-    try:
-        return run_git(path, "read HEAD ref", "symbolic-ref", "-q", "HEAD")
-    except GitError as error:
-        if error.exit_code != 1:
-            raise
-        return None

@@ -395,9 +395,7 @@ class Repository:
             if stash:
                 self.keep_ref(self._salvage_name(path.name), stash)
                 return
-        try:
-            run_git(path, "read worktree branch", "symbolic-ref", "-q", "HEAD")
-        except GitError:
+        if worktree_head_ref(path) is None:
             head = run_git(path, "read worktree HEAD", "rev-parse", "HEAD")
             if not self._refs_containing(head):
                 self.keep_ref(self._salvage_name(path.name), head)
@@ -444,6 +442,23 @@ class Repository:
         if ".worktrees/" not in text.splitlines():
             exclude.parent.mkdir(exist_ok=True)
             exclude.write_text(text + ("" if text.endswith("\n") or not text else "\n") + ".worktrees/\n")
+
+
+def worktree_head_ref(path: Path) -> str | None:
+    """The ref HEAD points at in linked worktree ``path`` (``refs/heads/...``), or None when it
+    is detached: read from git's record of the worktree (``path/.git`` names it) with no git
+    process; through ``git symbolic-ref`` when those files cannot be read. Raises ``GitError``."""
+    try:
+        admin = path / (path / ".git").read_text().partition("gitdir:")[2].strip()
+        head = (admin / "HEAD").read_text().strip()
+    except OSError:
+        try:
+            return run_git(path, "read HEAD ref", "symbolic-ref", "-q", "HEAD")
+        except GitError as error:
+            if error.exit_code != 1:
+                raise
+            return None
+    return head.removeprefix("ref:").strip() if head.startswith("ref:") else None
 
 
 def _list_worktrees(cwd: Path, attempts: int = 5) -> str:

@@ -15,7 +15,7 @@ from runs import make_repo, run_cli, write_plan
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
-GIT_PER_TASK = 41
+GIT_PER_TASK = 26
 """Git processes per task of a sequential phase of no-op tasks (target: 8, docs/benchmarks.md)."""
 
 
