@@ -14,6 +14,7 @@ import inspect
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 IDENTITY = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+
+REPEATS = 3
+"""Interleaved repeats of every comparison (each figure is their median, with their spread)."""
+
+PREFECT_START_S = 600
+"""Seconds a benchmarked run may wait for Prefect's temporary server to start (Prefect's
+default, 20 s, is not enough on a machine with load 10 on 2 cores)."""
+
+RUN_LIMIT_S = 3600
+"""Seconds one benchmarked ``planflow`` process may take before it is stopped (an error)."""
 
 
 @dataclass
@@ -53,12 +64,54 @@ def print_rows(rows: list[Row]) -> None:
 
 def script_main(doc: str, run: Callable[..., list[Row]]) -> None:
     """The command line of one benchmark script: an option ``--name N`` for each integer
-    parameter of ``run`` (with its default), then ``run(**options)`` printed as a table.
-    ``doc``: the script's docstring (its first line is the help text)."""
+    parameter of ``run`` (with its default), then ``run(**options)`` printed as a table, with
+    the load average at its start and end (``with_load``). ``doc``: the script's docstring
+    (its first line is the help text)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     for name, parameter in inspect.signature(run).parameters.items():
         parser.add_argument(f"--{name}", type=int, default=parameter.default)
-    print_rows(run(**vars(parser.parse_args())))
+    print_rows(with_load(None, lambda: run(**vars(parser.parse_args()))))
+
+
+def load_average() -> str:
+    """The machine's load average over 1, 5 and 15 minutes, as text (``os.getloadavg``)."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def with_load(bench: str | None, run: Callable[[], list[Row]]) -> list[Row]:
+    """``run()``'s rows between two rows of ``bench`` (default: the first row's) giving the
+    load average at its start and at its end (also printed on stderr as it happens, so a crash
+    still shows the first)."""
+    start = load_average()
+    print(f"load average at start {start}", file=sys.stderr, flush=True)
+    rows = run()
+    end = load_average()
+    print(f"load average at end {end}", file=sys.stderr, flush=True)
+    bench = bench or (rows[0].bench if rows else "-")
+    return [Row(bench, "load average (1, 5, 15 min) at start", start), *rows,
+            Row(bench, "load average (1, 5, 15 min) at end", end)]
+
+
+@dataclass
+class Samples:
+    """Repeated measurements of one figure (seconds or a ratio): ``values`` in run order."""
+
+    values: list[float]
+
+    @property
+    def median(self) -> float:
+        """The median of ``values``."""
+        return statistics.median(self.values)
+
+    @property
+    def spread(self) -> float:
+        """Largest minus smallest of ``values`` (0 for one value)."""
+        return max(self.values) - min(self.values)
+
+    def text(self, scale: float = 1.0, unit: str = "s", digits: int = 3) -> str:
+        """``median unit (spread x)`` with values multiplied by ``scale`` (1000 for ms)."""
+        return (f"{self.median * scale:.{digits}f} {unit}"
+                f" (spread {self.spread * scale:.{digits}f})")
 
 
 def cache_dir() -> Path:
@@ -119,12 +172,11 @@ def bench_env(work: Path) -> dict[str, str]:
         env.update(PREFECT_HOME=str(prefect_home()), PLANFLOW_EPHEMERAL="1")
     env.update(PLANFLOW_RESULTS_DIR=str(work / "results"), PREFECT_LOGGING_LEVEL="ERROR",
                PREFECT_SERVER_ANALYTICS_ENABLED="false", PLANFLOW_AGENT_LIMIT="4")
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(PREFECT_START_S))
     return env
 
 
 _HOME: list[Path] = []
-START_LIMIT_S = 600.0
-"""Seconds a Prefect server may take to start (a loaded 2-core machine needs minutes)."""
 
 _MIGRATE = """
 from prefect.client.orchestration import get_client
@@ -141,14 +193,14 @@ def prefect_home() -> Path:
     if not _HOME:
         template = cache_dir() / "prefect-template"
         if not (template / "prefect.db").exists():
-            done = subprocess.run([sys.executable, "-c", _MIGRATE], capture_output=True, text=True,
-                                  env=os.environ | {"PREFECT_HOME": str(template),
-                                                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(
-                                                        int(START_LIMIT_S))})
+            env = os.environ | {"PREFECT_HOME": str(template),
+                                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(PREFECT_START_S)}
+            done = subprocess.run([sys.executable, "-c", _MIGRATE], env=env, capture_output=True,
+                                  text=True, timeout=PREFECT_START_S + 60)
             if done.returncode != 0:
                 shutil.rmtree(template, ignore_errors=True)
-                lines = done.stderr.strip().splitlines() or ["(no output)"]
-                raise RuntimeError(f"migrating the template Prefect database failed: {lines[-1]}")
+                raise RuntimeError(f"Prefect's temporary server did not start in {template}"
+                                   f" (exit {done.returncode}):\n{done.stderr[-3000:]}")
         home = Path(tempfile.mkdtemp(prefix="planflow-bench-prefect-"))
         shutil.copytree(template, home, dirs_exist_ok=True)
         atexit.register(shutil.rmtree, home, True)
@@ -174,11 +226,22 @@ class RunResult:
         return json.loads(self.stdout)
 
 
+def run_span(repo: Path) -> float:
+    """Seconds from the start to the end of the (one) run in ``repo``, read from its status
+    file (``finished_at - started_at``): the interpreter's and Prefect's start-up are out of
+    it. Raises RuntimeError when the run did not complete."""
+    (path,) = (repo / ".git" / "planflow" / "runs").glob("*/status.json")
+    status = json.loads(path.read_text())
+    if status["status"] != "completed":
+        raise RuntimeError(f"the run did not complete: {status['output']}")
+    return status["finished_at"] - status["started_at"]
+
+
 def run_planflow(args: list[str], env: dict[str, str], check: bool = True,
                  sample_memory: bool = False) -> RunResult:
     """Run ``planflow args`` (``python -m planflow.cli``) and time it. With ``sample_memory``
     the process tree's RSS is sampled every 20 ms. Raises RuntimeError (with its stderr) when
-    ``check`` and the exit code is not 0."""
+    ``check`` and the exit code is not 0, or when it runs longer than ``RUN_LIMIT_S`` (stopped)."""
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "planflow.cli", *args], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -187,7 +250,13 @@ def run_planflow(args: list[str], env: dict[str, str], check: bool = True,
     if sample_memory:
         sampler = threading.Thread(target=_sample_tree, args=(process, peaks), daemon=True)
         sampler.start()
-    stdout, stderr = process.communicate()
+    try:
+        stdout, stderr = process.communicate(timeout=RUN_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        raise RuntimeError(f"planflow {' '.join(args)} still ran after {RUN_LIMIT_S} s:"
+                           f"\n{stderr[-3000:]}") from None
     seconds = time.perf_counter() - started
     if sampler:
         sampler.join()

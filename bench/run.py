@@ -26,18 +26,18 @@ import overhead
 import plan_scale
 import rerun
 import worktree_setup
-from common import Row, print_rows
+from common import Row, load_average, print_rows, with_load
 
 BENCHMARKS: dict[str, tuple[Callable[..., list[Row]], dict, dict]] = {
     # name: (run, full-size arguments, tiny arguments)
-    "P1": (overhead.run, {"tasks": 50}, {"tasks": 3}),
-    "P2": (makespan.run, {"tasks": 60}, {"tasks": 4}),
-    "P3": (rerun.run, {"tasks": 50}, {"tasks": 3}),
+    "P1": (overhead.run, {"tasks": 50}, {"tasks": 3, "repeats": 1}),
+    "P2": (makespan.run, {"tasks": 60}, {"tasks": 4, "repeats": 1}),
+    "P3": (rerun.run, {"tasks": 50}, {"tasks": 3, "repeats": 1}),
     "P4": (lambda **kw: dry_run.run(**kw) + plan_scale.run(**kw), {"tasks": 1000}, {"tasks": 20}),
     "P4b": (chain.run, {"tasks": 5000, "wide": 2000}, {"tasks": 10, "wide": 10}),
     "P5": (large_repo.run, {"files": 20000, "kb": 12, "rounds": 3}, {"files": 40, "kb": 1, "rounds": 1}),
     "P6": (worktree_setup.run, {"files": 20000, "tasks": 4}, {"files": 50, "tasks": 1}),
-    "MEM": (memory.run, {"tasks": 200}, {"tasks": 4}),
+    "MEM": (memory.run, {"tasks": 200}, {"tasks": 4, "repeats": 1}),
 }
 
 
@@ -58,13 +58,15 @@ def main() -> int:
         function, full, tiny = BENCHMARKS[name]
         print(f"running {name} ...", file=sys.stderr, flush=True)
         try:
-            rows += function(**(tiny if args.tiny else full))
+            arguments = tiny if args.tiny else full
+            rows += with_load(name, lambda: function(**arguments))
         except Exception:
             crashed = True
             traceback.print_exc()
             rows.append(Row(name, "crashed (traceback above)", "-", met=False))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"planflow benchmarks, {stamp}, {time.perf_counter() - started:.0f} s"
+    print(f"planflow benchmarks, {stamp}, {time.perf_counter() - started:.0f} s, load average"
+          f" {load_average()}"
           + (" (tiny sizes: not measurements)" if args.tiny else ""))
     print_rows(rows)
     return 1 if crashed else 0

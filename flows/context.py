@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from planning.dag import ScheduleMode
 from gitops.repo import open_repository
 from gitops.stack import own_commits
-from planning.handoff import context_dir, handoff_for
+from planning.handoff import context_dir, handoff_for, load_records
 from planning.models import PlanTask
 from planning.status import open_store
 from planning.worktree_config import WorktreeConfig
@@ -85,7 +85,8 @@ class RunContext(BaseModel):
         status = open_store(self.status_path).status
         phase = status.task(task.id).phase
         stacked = set()
-        if status.base and base != status.base:
+        earlier = any(record.phase < phase for record in load_records(self.context_dir))
+        if earlier and status.base and base != status.base:
             stacked = {c.sha for c in own_commits(open_repository(self.repo), base, [status.base])}
         return TaskSpec(
             run_id=self.run_id,

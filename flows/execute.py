@@ -17,6 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.context import ExecuteParams, RunContext
 from flows.dag import run_dag
+from flows.handoff import publish_context
 from flows.phase import phase_limit, run_phase
 from flows.report import publish_plan, publish_tasks
 from flows.review import ReviewOutcome, review_enabled, review_stack
@@ -91,7 +92,9 @@ def execute_plan(params: ExecuteParams) -> dict | State:
             for task_id, reason in runnable(plan)[1].items():
                 store.update_task(task_id, state=TaskState.skipped, reason=reason)
             publish_plan(plan, ctx.run_id, ctx.params.max_parallel)
-            return _run_phases(ctx, plan, store, base)
+            ended = _run_phases(ctx, plan, store, base)
+            publish_context(ctx)
+            return ended
         except Exception as exc:
             full = disk_full(exc, repo.state_dir)
             if full is not None:

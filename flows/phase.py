@@ -21,7 +21,7 @@ from flows.stacking import stack_outcomes
 from gitops.errors import StackConflict
 from gitops.repo import open_repository
 from planning.disk import disk_full
-from planning.models import Phase, PlanTask
+from planning.models import Phase
 from planning.schedule import phase_limit, phase_waves
 from planning.status import StatusStore, TaskState, open_store
 from tasks.errors import BudgetReached
@@ -66,10 +66,11 @@ def run_phase(ctx: RunContext, phase: Phase, base: str, skip: list[str] | None =
         if over_budget(store, ctx.params.budget_usd):
             result.stopped = True
             return result
-        futures = [(task, _submit(ctx, runner, task, result.tip)) for task in wave]
+        specs = [ctx.task_spec(task, result.tip) for task in wave]
+        futures = [(spec.task, spec, submit_spec(ctx, runner, spec)) for spec in specs]
         outcomes = []
-        for task, future in futures:
-            outcome = _collect(ctx, task, future, result.tip)
+        for task, spec, future in futures:
+            outcome = collect_spec(ctx, spec, future)
             if outcome is not None:
                 outcomes.append(outcome)
             elif store.status.task(task.id).state == TaskState.skipped:
@@ -89,33 +90,44 @@ def run_phase(ctx: RunContext, phase: Phase, base: str, skip: list[str] | None =
     return result
 
 
-def plan_task_runner(ctx: RunContext) -> Task:
-    """``run_plan_task`` with the run's retries and exponential retry delay."""
-    return run_plan_task.with_options(
-        retries=ctx.params.retries,
-        retry_delay_seconds=exponential_backoff(ctx.params.retry_delay_s),
-    )
+class PlanTaskRunner:
+    """``run_plan_task`` with a run's retries and exponential retry delay (and any other
+    ``options`` of ``Task.with_options``), built once per agent kind: ``with_options`` copies
+    the task (reading its source), which costs milliseconds per call. ``for_agent`` adds the
+    ``agent:{name}`` tag only when a tag limit exists for it (``tasks.limits.agent_tags``,
+    asked once per agent kind)."""
+
+    def __init__(self, ctx: RunContext, **options: object) -> None:
+        self.task = run_plan_task.with_options(
+            retries=ctx.params.retries,
+            retry_delay_seconds=exponential_backoff(ctx.params.retry_delay_s),
+            **options,
+        )
+        self._by_agent: dict[str, Task] = {}
+
+    def for_agent(self, agent: str) -> Task:
+        """The task for runs of agent kind ``agent`` (a name)."""
+        if agent not in self._by_agent:
+            tags = agent_tags(agent)
+            self._by_agent[agent] = self.task.with_options(tags=tags) if tags else self.task
+        return self._by_agent[agent]
 
 
-def _submit(ctx: RunContext, runner: Task, task: PlanTask, base: str) -> PrefectFuture:
-    """Start one plan task from ``base`` (see ``submit_spec``)."""
-    return submit_spec(ctx, runner, ctx.task_spec(task, base))
+def plan_task_runner(ctx: RunContext, **options: object) -> PlanTaskRunner:
+    """A ``PlanTaskRunner`` for ``ctx``'s run (``options``: more ``Task.with_options``
+    arguments, e.g. ``task_run_name``)."""
+    return PlanTaskRunner(ctx, **options)
 
 
-def submit_spec(ctx: RunContext, runner: Task, spec: TaskSpec,
+def submit_spec(ctx: RunContext, runner: PlanTaskRunner, spec: TaskSpec,
                 after: list[PrefectFuture] | None = None) -> PrefectFuture:
-    """Start ``runner`` (``run_plan_task`` with options) on ``spec``: in this process, or as a
-    ``run-task`` deployment run on any worker when the run has a shared ``remote``. ``after``:
-    finished task runs this one depends on (drawn as edges in the Prefect UI's run graph)."""
+    """Start ``runner``'s task (``run_plan_task`` with options) on ``spec``: in this process,
+    or as a ``run-task`` deployment run on any worker when the run has a shared ``remote``.
+    ``after``: finished task runs this one depends on (drawn as edges in the Prefect UI's run
+    graph)."""
     if ctx.params.remote:
         return dispatch_task.submit(spec, ctx.params.remote, wait_for=after)
-    runner = runner.with_options(tags=agent_tags(spec.task.agent or ctx.params.agent))
-    return runner.submit(spec, wait_for=after)
-
-
-def _collect(ctx: RunContext, task: PlanTask, future: PrefectFuture, base: str) -> TaskOutcome | None:
-    """Wait for the task run of ``task`` started from ``base`` (see ``collect_spec``)."""
-    return collect_spec(ctx, ctx.task_spec(task, base), future)
+    return runner.for_agent(spec.task.agent or ctx.params.agent).submit(spec, wait_for=after)
 
 
 def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> TaskOutcome | None:
@@ -123,7 +135,7 @@ def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> Task
     did not start because of the budget (then the task is ``skipped``).
 
     A cached outcome whose commit no longer exists (branch deleted and garbage-collected) is
-    recomputed with ``refresh_cache``. Raises ``DiskFull`` when the task failed because a disk
+    recomputed with ``refresh_cache`` (a fresh outcome's commit was just made: not checked). Raises ``DiskFull`` when the task failed because a disk
     is full (the run stops: no other task could write either).
     """
     task = spec.task
@@ -133,7 +145,7 @@ def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> Task
     outcome = state.result(raise_on_failure=False)
     cached = state.name == "Cached" or bool(getattr(outcome, "recovered", False)
                                             or getattr(outcome, "cached", False))
-    if state.is_completed() and not open_repository(ctx.repo).commit_exists(outcome.commit):
+    if state.is_completed() and cached and not open_repository(ctx.repo).commit_exists(outcome.commit):
         refreshed = run_plan_task.with_options(refresh_cache=True, retries=ctx.params.retries)
         state = refreshed(spec, return_state=True)
         outcome, cached = state.result(raise_on_failure=False), False

@@ -187,7 +187,6 @@ def _verdicts(ctx: RunContext, job: RoundInput, items: list[ReviewItem], tip: st
 def _fix(ctx: RunContext, job: RoundInput, items: list[ReviewItem],
          rejected: dict[str, str]) -> RoundResult:
     """Run the fixer on each rejected task (in parallel, the subflow's limit) and restack."""
-    runner = plan_task_runner(ctx)
     started = []
     for item in items:
         if item.task.id not in rejected:
@@ -195,7 +194,7 @@ def _fix(ctx: RunContext, job: RoundInput, items: list[ReviewItem],
         feedback = [*item.history, _comment(job.number, job.kind, rejected[item.task.id])]
         spec = ctx.task_spec(item.task, item.parent).model_copy(
             update={"start": item.tip, "feedback": feedback, "review_round": job.number})
-        named = runner.with_options(task_run_name=f"fix-{item.task.id}-round-{job.number}")
+        named = plan_task_runner(ctx, task_run_name=f"fix-{item.task.id}-round-{job.number}")
         started.append((spec, submit_spec(ctx, named, spec)))
     fixed = {spec.task.id: collect_spec(ctx, spec, future) for spec, future in started}
     failed = [task_id for task_id, outcome in fixed.items() if outcome is None]

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from gitops.command import run_git
 from gitops.errors import GitError
-from gitops.repo import Repository
 from gitops.refwatch import RefWatch
+from gitops.repo import Repository, worktree_head_ref
 from gitops.shared_files import SharedFiles
 
 
@@ -49,7 +49,10 @@ def checkout_state(repo: Repository) -> dict[str, tuple]:
     root = repo.root
     out = run_git(root, "read checkout status", "status", "--porcelain=v1", "-z",
                   "--untracked-files=all")
-    state: dict[str, tuple] = {"HEAD": (repo.head_sha(), _symbolic_head(root))}
+    # one git call for both: the commit and the ref HEAD points at ("HEAD" when detached)
+    sha, ref = run_git(root, "read HEAD", "rev-parse", "HEAD^{commit}",
+                       "--symbolic-full-name", "HEAD").splitlines()
+    state: dict[str, tuple] = {"HEAD": (sha, None if ref == "HEAD" else ref)}
     for entry in filter(None, out.split("\0")):
         path = entry[3:]
         try:
@@ -94,7 +97,7 @@ class WorktreeWatch:
         if rewrites:
             result.warnings.append(f"rewrote history in its worktree ({', '.join(rewrites)})")
         tip = self.repo.require_commit(f"refs/heads/{self.branch}")
-        if result.fatal is None and not self.repo.contains(tip, self.start):
+        if result.fatal is None and tip != self.start and not self.repo.contains(tip, self.start):
             result.fatal = (f"rewrote history: branch {self.branch} no longer contains the task's"
                             f" base {self.start[:10]}")
         elif result.fatal is None and tip != self.start:
@@ -118,7 +121,7 @@ class WorktreeWatch:
                 if target != self.branch:
                     checked_out.setdefault(target, new)
         own = f"refs/heads/{self.branch}"
-        if _symbolic_head(self.worktree) != own:
+        if worktree_head_ref(self.worktree) != own:
             head = run_git(self.worktree, "read worktree HEAD", "rev-parse", "HEAD")
             where = ", ".join(checked_out) or "a detached commit"
             if self.repo.contains(head, self.start):
@@ -155,13 +158,3 @@ def uncommitted_files(worktree: Path) -> list[str]:
     out = run_git(worktree, "list uncommitted files", "status", "--porcelain=v1", "-z",
                   "--untracked-files=all", "--no-renames")
     return [entry[3:] for entry in out.split("\0") if entry]
-
-
-def _symbolic_head(path: Path) -> str | None:
-    """The ref HEAD points at in worktree ``path`` (``refs/heads/...``), or None when detached."""
-    try:
-        return run_git(path, "read HEAD ref", "symbolic-ref", "-q", "HEAD")
-    except GitError as error:
-        if error.exit_code != 1:
-            raise
-        return None

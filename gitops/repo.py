@@ -159,18 +159,24 @@ class Repository:
     def prepare_worktree(self, path: Path, branch: str, base: str) -> Path:
         """Create a fresh worktree at ``path`` on ``branch``, which is (re)set to commit ``base``.
 
-        Under the lock: prunes stale worktree entries; salvages and removes a worktree already
-        at ``path``; salvages ``branch``'s old tip when it holds commits ``base`` lacks; then
-        ``git worktree add -B``. Returns the worktree path (absolute). Raises ``ValueError`` when
+        Under the lock: salvages and removes a worktree already at ``path`` (prunes its entry
+        when its folder is gone); salvages ``branch``'s old tip when it holds commits ``base``
+        lacks; then ``git worktree add -B``. Worktrees are listed once when none is at ``path``. Returns the worktree path (absolute). Raises ``ValueError`` when
         ``base`` is no commit or another worktree (e.g. the user's) has ``branch`` checked out,
         ``GitError`` when git fails (e.g. ``path`` exists and is not a worktree). The checkout
         runs in parallel (``checkout.workers=0``: one worker per core).
         """
         path = Path(path).resolve()
         with self.lock():
-            self.remove_worktree(path)  # also prunes stale worktree entries
+            worktrees = self._worktrees(self.root)
+            if path in {p for p, _ in worktrees[1:]}:
+                self.remove_worktree(path)
+                worktrees = self._worktrees(self.root)
             base_sha = self.require_commit(base)
-            holder = self.branch_worktree(branch)
+            holder = next((p for p, head in worktrees if head == f"refs/heads/{branch}"), None)
+            if holder is not None and not holder.exists():  # a stale entry: prune, look again
+                self._git("prune worktrees", "worktree", "prune")
+                holder = self.branch_worktree(branch)
             if holder is not None:
                 raise ValueError(f"branch {branch} is checked out in {holder}; planflow will not reset it")
             old = self.resolve(f"refs/heads/{branch}")
@@ -194,9 +200,12 @@ class Repository:
         worktree = self._linked_worktree(worktree)
         with self.lock():
             run_git(worktree, "stage changes", "add", "-A")
-            tree = run_git(worktree, "write tree", "write-tree")
-            if tree == run_git(worktree, "read HEAD tree", "rev-parse", "HEAD^{tree}"):
+            try:
+                run_git(worktree, "look for staged changes", "diff", "--cached", "--quiet")
                 return None
+            except GitError as error:
+                if error.exit_code != 1:
+                    raise
             run_git(worktree, "commit", *AUTOMATION_CONFIG, "commit", "-q", "-m", message,
                     env=self._identity_env(worktree))
             return run_git(worktree, "read new commit", "rev-parse", "HEAD")
@@ -236,8 +245,10 @@ class Repository:
         ``GitError``."""
         path = Path(path).resolve()
         with self.lock():
-            self._git("prune worktrees", "worktree", "prune")
-            if path not in {p for p, _ in self._worktrees(self.root)[1:]}:
+            listed = path in {p for p, _ in self._worktrees(self.root)[1:]}
+            if listed and not path.exists():  # deleted behind git's back: drop its entry
+                self._git("prune worktrees", "worktree", "prune")
+            if not listed or not path.exists():
                 if path == self.root:
                     raise ValueError(f"{path} is the main work tree; planflow never removes it")
                 return False
@@ -388,9 +399,17 @@ class Repository:
 
     def _linked_worktree(self, path: Path) -> Path:
         """``path`` resolved, when it is a linked worktree; ValueError otherwise (the main work
-        tree or a folder inside it must never be staged or committed)."""
+        tree or a folder inside it must never be staged or committed). Read as git does, with
+        no git process: ``path/.git`` is a file naming ``<common dir>/worktrees/<name>``, whose
+        ``gitdir`` file names ``path/.git`` back."""
         path = Path(path).resolve()
-        if path not in {p for p, _ in self._worktrees(self.root)[1:]}:
+        try:
+            admin = path / path.joinpath(".git").read_text().partition("gitdir:")[2].strip()
+            back = admin / (admin / "gitdir").read_text().strip()
+        except OSError:
+            admin = back = None
+        if (admin is None or admin.resolve().parent != self.common_dir / "worktrees"
+                or back.resolve() != path / ".git"):
             raise ValueError(f"{path} is not a linked worktree of {self.root}")
         return path
 
@@ -427,9 +446,7 @@ class Repository:
             if stash:
                 self.keep_ref(self._salvage_name(path.name), stash)
                 return
-        try:
-            run_git(path, "read worktree branch", "symbolic-ref", "-q", "HEAD")
-        except GitError:
+        if worktree_head_ref(path) is None:
             head = run_git(path, "read worktree HEAD", "rev-parse", "HEAD")
             if not self._refs_containing(head):
                 self.keep_ref(self._salvage_name(path.name), head)
@@ -476,6 +493,23 @@ class Repository:
         if ".worktrees/" not in text.splitlines():
             exclude.parent.mkdir(exist_ok=True)
             exclude.write_text(text + ("" if text.endswith("\n") or not text else "\n") + ".worktrees/\n")
+
+
+def worktree_head_ref(path: Path) -> str | None:
+    """The ref HEAD points at in linked worktree ``path`` (``refs/heads/...``), or None when it
+    is detached: read from git's record of the worktree (``path/.git`` names it) with no git
+    process; through ``git symbolic-ref`` when those files cannot be read. Raises ``GitError``."""
+    try:
+        admin = path / (path / ".git").read_text().partition("gitdir:")[2].strip()
+        head = (admin / "HEAD").read_text().strip()
+    except OSError:
+        try:
+            return run_git(path, "read HEAD ref", "symbolic-ref", "-q", "HEAD")
+        except GitError as error:
+            if error.exit_code != 1:
+                raise
+            return None
+    return head.removeprefix("ref:").strip() if head.startswith("ref:") else None
 
 
 def _list_worktrees(cwd: Path, attempts: int = 5) -> str:

@@ -37,7 +37,8 @@ def stack_branches(repo: Repository, base: str, entries: list[StackEntry], scrat
     with repo.lock():
         new_tips = restacked_tips(repo, base, entries, scratch)
         for entry, new_tip in zip(entries, new_tips):
-            repo.set_branch(entry.branch, new_tip)
+            if repo.resolve(f"refs/heads/{entry.branch}") != new_tip:  # most stay where they are
+                repo.set_branch(entry.branch, new_tip)
         return new_tips
 
 

@@ -10,17 +10,21 @@ An agent states decisions and pending actions in its final message as lines
 ``DECISION: <text>`` and ``PENDING: <text>`` (``parse_notes``; the prompt's rules ask for
 them). Records are JSON files under ``<git common dir>/planflow/runs/{run_id}/context/``; ``render`` turns the
 merged phases into the markdown a later task's prompt gets, at most ``HANDOFF_MAX_CHARS``.
+A process keeps the records of a folder it read or wrote in memory (``load_records``), and
+reads the folder again only when it changed behind its back (its modification time moved).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from planning.disk import write_text
+from planning.redaction import redact
 
 HANDOFF_MAX_CHARS = 6000
 """Upper bound of the handoff section in a task prompt, characters (about 1,500 tokens)."""
@@ -166,19 +170,52 @@ def handoff_for(directory: Path, phase: int, stacked: set[str]) -> str | None:
     return render(merge_by_phase(records, before=phase)) or None
 
 
+_records: dict[Path, tuple[int, dict[str, ContextRecord]]] = {}
+"""Per folder: (its modification time in ns when last read or written here, records by file name)."""
+_records_lock = threading.Lock()
+
+
 def save_record(directory: Path, record: ContextRecord) -> Path:
-    """Write ``record`` as ``task-{id}.json`` in ``directory`` (created); returns the file."""
+    """Write ``record`` (redacted) as ``task-{id}.json`` in ``directory`` (created); returns the
+    file. Raises ``DiskFull`` or ``OSError`` when it cannot be written."""
     path = directory / f"task-{re.sub(r'[^A-Za-z0-9_-]+', '-', record.task_id)}.json"
-    write_text(path, record.model_dump_json(indent=2))
+    text = record.model_dump_json(indent=2)
+    with _records_lock:
+        before = _mtime(directory)
+        write_text(path, text)
+        cached = _records.get(directory)
+        if cached is not None and cached[0] == before:
+            cached[1][path.name] = ContextRecord.model_validate_json(redact(text))
+            _records[directory] = (_mtime(directory), cached[1])
+        else:
+            _records.pop(directory, None)
     return path
 
 
 def load_records(directory: Path) -> list[ContextRecord]:
     """Every record in ``directory`` (none when it does not exist), by phase then task id in
-    natural order (``1.2`` before ``1.10``). Raises ``ValueError`` for a corrupt file."""
-    records = [ContextRecord.model_validate(json.loads(path.read_text()))
-               for path in directory.glob("task-*.json")]
+    natural order (``1.2`` before ``1.10``). Read from the folder only when this process has
+    not read or written it since it last changed. Raises ``ValueError`` for a corrupt file."""
+    with _records_lock:
+        mtime = _mtime(directory)
+        cached = _records.get(directory)
+        if cached is None or cached[0] != mtime:
+            found = {path.name: ContextRecord.model_validate(json.loads(path.read_text()))
+                     for path in directory.glob("task-*.json")}
+            cached = (mtime, found)
+            if mtime is not None:
+                _records[directory] = cached
+            else:
+                _records.pop(directory, None)
+        records = list(cached[1].values())
     return sorted(records, key=lambda r: (r.phase, _natural(r.task_id)))
+
+
+def _mtime(directory: Path) -> int | None:
+    try:
+        return directory.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def _natural(task_id: str) -> list[tuple[int, int | str]]:

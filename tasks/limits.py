@@ -4,8 +4,10 @@ Every agent run holds one slot (``agent_slot``, strict: a missing limit is an er
 warning), so nightly runs of several plans never start more agents than the limit, whatever
 their ``--max-parallel``. ``scripts/deploy.sh`` creates the limit on a server
 (``PLANFLOW_AGENT_LIMIT``, default 4); ``ensure_agent_limit`` creates it with that default where
-it is missing (ephemeral mode, tests). Per agent kind, task runs are tagged ``agent:{name}``,
-so a tag limit (``prefect concurrency-limit create agent:claude 2``) caps one kind.
+it is missing (ephemeral mode, tests). Per agent kind, a tag limit (``prefect concurrency-limit
+create agent:claude 2``) caps one kind: task runs of that kind are then tagged ``agent:{name}``
+(``agent_tags``); without a limit they carry no tag, since Prefect takes a lease-based slot
+over the API for every tag of a task run, limit or not.
 
 Slots are taken through a ``SlotPool``: a slot an agent gives back is lent to this process's
 next agent for ``SLOT_LINGER_S`` seconds before it goes back to the server, which saves two
@@ -75,5 +77,12 @@ def agent_slot() -> Iterator[None]:
 
 
 def agent_tags(agent: str) -> set[str]:
-    """The tags of a task run whose agent is ``agent``: ``{"agent:{agent}"}``."""
-    return {f"agent:{agent}"}
+    """The tags of a task run whose agent is ``agent``: ``{"agent:{agent}"}`` when the server
+    has a tag concurrency limit for that tag, else none (one API call; ask once per run)."""
+    tag = f"agent:{agent}"
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_concurrency_limit_by_tag(tag)
+        except ObjectNotFound:
+            return set()
+    return {tag}
