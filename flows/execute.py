@@ -17,6 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.context import ExecuteParams, RunContext
 from flows.dag import run_dag
+from flows.parameters import fields_as_parameters
 from flows.phase import phase_limit, run_phase
 from flows.report import publish_plan, publish_tasks
 from flows.review import ReviewOutcome, review_enabled, review_stack
@@ -48,6 +49,7 @@ def resolve_plan_path(plan_path: str, repo: Path) -> Path:
 
 
 @flow(name="execute-plan")
+@fields_as_parameters(ExecuteParams)
 def execute_plan(params: ExecuteParams) -> dict | State:
     """Run every phase of the plan in order and stack the task branches on the repository's HEAD.
 

@@ -15,7 +15,8 @@ from prefect.deployments import run_deployment
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
-from flows.context import ExecuteParams
+from flows.context import AGENT_CHOICES, ExecuteParams
+from flows.parameters import fields_as_parameters
 from gitops.repo import open_repository
 from planning.errors import PlanError
 from planning.loader import load_plan
@@ -34,7 +35,7 @@ class NightlyParams(BaseModel):
     plans_dir: str = Field("specs", description="Folder (in the repository) searched for plan files.")
     max_concurrent: int = Field(2, ge=1, le=16, description="Plans executing at the same time.")
     deployment: str = Field("execute-plan/execute-plan", description="The deployment that runs one plan.")
-    agent: str = Field("shell", description="Default agent of every plan's tasks.")
+    agent: str = Field("shell", json_schema_extra=AGENT_CHOICES, description="Default agent of every plan's tasks.")
     max_parallel: int = Field(4, ge=1, le=64, description="Agents at once within one plan.")
 
 
@@ -62,12 +63,13 @@ def run_plan_deployment(plan_path: Path, params: NightlyParams) -> str:
     """Start the execute-plan deployment for one plan and wait for it; returns its final state name."""
     execute = ExecuteParams(plan_path=str(plan_path), repo=params.repo, agent=params.agent,
                             max_parallel=params.max_parallel)
-    flow_run = run_deployment(params.deployment, parameters={"params": execute.model_dump()},
+    flow_run = run_deployment(params.deployment, parameters=execute.model_dump(mode="json"),
                               timeout=None)
     return flow_run.state.name if flow_run.state else "unknown"
 
 
 @flow(name="nightly", task_runner=ThreadPoolTaskRunner(max_workers=16))
+@fields_as_parameters(NightlyParams)
 def nightly(params: NightlyParams) -> dict[str, str]:
     """Run every pending plan (``pending_plans``) in batches of ``max_concurrent``; returns
     {plan path: final state name of its execute-plan flow run}."""

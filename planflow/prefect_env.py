@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from flows.parameters import flow_arguments
+
 if TYPE_CHECKING:
     from prefect.states import State
 
@@ -36,10 +38,10 @@ def run_flow_state(flow: Any, params: BaseModel) -> State:
     ``ObjectNotFound`` when the server has no such flow run, ValueError for an id that is no UUID."""
     flow_run_id = os.environ.pop(FLOW_RUN_VAR, None)
     if not flow_run_id:
-        return flow(params, return_state=True)
+        return flow(**flow_arguments(params), return_state=True)
     from prefect.client.orchestration import get_client
     from prefect.flow_engine import run_flow
 
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(UUID(flow_run_id))
-    return run_flow(flow, flow_run=flow_run, parameters={"params": params}, return_type="state")
+    return run_flow(flow, flow_run=flow_run, parameters=flow_arguments(params), return_type="state")

@@ -156,8 +156,8 @@ def test_run_created_like_the_ui_form_completes_with_artifacts_and_a_stack(serve
               - {id: "1.1", title: left, files: [l.txt], run: "echo l > l.txt"}
               - {id: "1.2", title: right, files: [r.txt], run: "echo r > r.txt"}
         """)
-    form = {"params": {"plan_path": str(plan), "repo": str(served.repo), "agent": "shell",
-                       "max_parallel": 2, "retry_delay_s": 0}}
+    form = {"plan_path": str(plan), "repo": str(served.repo), "agent": "shell", "max_parallel": 2,
+            "retry_delay_s": 0}
 
     with served.worker("ui"):
         flow_run = served.run("execute-plan/execute-plan", form)
@@ -190,15 +190,66 @@ def test_parameter_form_is_typed_and_rejects_invalid_values(served):
     with served.client() as client:
         deployment = client.read_deployment_by_name("execute-plan/execute-plan")
         schema = deployment.parameter_openapi_schema
-        fields = schema["definitions"]["ExecuteParams"]["properties"]
+        fields = schema["properties"]
         assert fields["max_parallel"]["type"] == "integer" and fields["max_parallel"]["minimum"] == 1
         assert fields["quality_gates"]["type"] == "boolean"
         assert fields["timeout_s"]["type"] == "number"
         assert fields["plan_path"]["type"] == "string"
         with pytest.raises(PrefectHTTPStatusError) as rejected:
             client.create_flow_run_from_deployment(
-                deployment.id, parameters={"params": {"plan_path": "p.md", "max_parallel": 0}})
+                deployment.id, parameters={"plan_path": "p.md", "max_parallel": 0})
     assert rejected.value.response.status_code in (409, 422)
+
+
+def test_form_has_a_field_per_option_and_rejects_rules_between_them_at_creation(served):
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    with served.client() as client:
+        deployment = client.read_deployment_by_name("execute-plan/execute-plan")
+        fields = deployment.parameter_openapi_schema["properties"]
+        assert "shell" in fields["agent"]["enum"] and "claude" in fields["agent"]["enum"]
+        assert fields["reviewer"]["enum"] == ["none", "agent", "command", "human"]
+        assert fields["schedule"]["anyOf"][0]["$ref"].endswith("ScheduleMode")
+        assert all(field.get("description") for field in fields.values())
+        assert deployment.parameters == {"repo": str(served.repo)}  # no placeholder plan path
+        rejected = []
+        for parameters in ({"plan_path": "p.md", "reviewer": "command"},  # no review_command
+                           {"plan_path": "p.md", "agent": "nope"},
+                           {"agent": "shell"}):  # no plan_path
+            with pytest.raises(PrefectHTTPStatusError) as error:
+                client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+            rejected.append((error.value.response.status_code, error.value.response.text))
+    assert [code for code, _ in rejected] == [409, 409, 409]
+    assert "review_command" in rejected[0][1] and "'nope' is not one of" in rejected[1][1]
+    assert "plan_path" in rejected[2][1]
+
+
+def test_cli_params_merge_with_the_deployments_defaults(served):
+    (served.repo / "specs/cli").mkdir(parents=True)
+    write_plan(served.repo / "specs/cli/plan.yaml", """\
+        name: from the command line
+        run_id: c11c11
+        phases:
+          - name: one
+            tasks:
+              - {id: "1", title: cli, files: [c.txt], run: "echo c > c.txt"}
+        """)
+    with served.worker("cli"):
+        typed = subprocess.run(
+            [str(BIN / "prefect"), "deployment", "run", "execute-plan/execute-plan",
+             "--param", "plan_path=specs/cli/plan.yaml", "--param", "agent=shell",
+             "--param", "retry_delay_s=0"],
+            env=served.env, capture_output=True, text=True, timeout=300)
+        assert typed.returncode == 0, typed.stdout + typed.stderr
+        with served.client() as client:
+            [flow_run] = [run for run in client.read_flow_runs(limit=50)
+                          if run.parameters.get("plan_path") == "specs/cli/plan.yaml"]
+        final = served.wait(flow_run.id, 300)
+
+    assert final.state.is_completed(), final.state.message
+    assert final.parameters == {"repo": str(served.repo), "plan_path": "specs/cli/plan.yaml",
+                                "agent": "shell", "retry_delay_s": 0}
+    assert git(served.repo, "show", "c11c11-task-1-cli:c.txt") == "c"
 
 
 def test_nightly_deployment_is_scheduled_by_the_server(served):
@@ -235,7 +286,7 @@ def test_killed_worker_run_resumes_from_cache_on_a_new_worker(served):
             tasks:
 {tasks}
         """)
-    form = {"params": {"plan_path": str(plan), "repo": str(repo), "retry_delay_s": 0}}
+    form = {"plan_path": str(plan), "repo": str(repo), "retry_delay_s": 0}
     status_file = repo / ".git/planflow/runs/c0ffee/status.json"
 
     with served.worker("doomed") as worker:
@@ -288,9 +339,9 @@ def test_nightly_runs_each_pending_plan_once(served):
     (repo / "specs" / "gamma" / "plan.yaml").write_text("name: broken\nphases: [\n")
 
     with served.worker("night"):
-        alpha = served.run("execute-plan/execute-plan", {"params": {
-            "plan_path": str(repo / "specs/alpha/plan.yaml"), "repo": str(repo)}})
-        nightly = served.run("nightly/nightly", {"params": {"repo": str(repo), "plans_dir": "specs"}},
+        alpha = served.run("execute-plan/execute-plan", {
+            "plan_path": str(repo / "specs/alpha/plan.yaml"), "repo": str(repo)})
+        nightly = served.run("nightly/nightly", {"repo": str(repo), "plans_dir": "specs"},
                              timeout_s=300)
 
     assert alpha.state.is_completed() and nightly.state.is_completed(), nightly.state.message
@@ -298,8 +349,8 @@ def test_nightly_runs_each_pending_plan_once(served):
         runs = client.read_flow_runs(
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["execute-plan"])),
             limit=50, sort=FlowRunSort.START_TIME_DESC)
-    planned = sorted(run.parameters["params"]["plan_path"] for run in runs
-                     if str(repo) in run.parameters["params"]["plan_path"])
+    planned = sorted(run.parameters["plan_path"] for run in runs
+                     if str(repo) in run.parameters["plan_path"])
     assert planned == [str(repo / "specs/alpha/plan.yaml"), str(repo / "specs/beta/plan.yaml")]
     assert git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/").count("-task-1-") == 2
 
@@ -323,7 +374,7 @@ def test_prefect_ui_shows_the_finished_run_and_its_artifacts(served):
         """)
     with served.worker("page"):
         flow_run = served.run("execute-plan/execute-plan",
-                              {"params": {"plan_path": str(plan), "repo": str(served.repo)}})
+                              {"plan_path": str(plan), "repo": str(served.repo)})
     assert flow_run.state.is_completed()
     screenshot = ROOT / ".planflow" / "test-artifacts" / "flow-run-page.png"
     screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -362,8 +413,8 @@ def test_two_workers_share_one_run_through_a_bare_remote(served):
             tasks:
 {tasks}
         """)
-    form = {"params": {"plan_path": str(plan), "repo": str(checkout), "remote": str(remote),
-                       "max_parallel": 4, "retry_delay_s": 0}}
+    form = {"plan_path": str(plan), "repo": str(checkout), "remote": str(remote), "max_parallel": 4,
+            "retry_delay_s": 0}
 
     with served.worker("north", limit=2, clones=served.work / "clones-north"), \
             served.worker("south", limit=2, clones=served.work / "clones-south"):
@@ -390,14 +441,13 @@ def test_ship_deployment_pauses_for_both_approvals_then_ships(served):
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "textkit")
-    form = {"params": {"request": "Add text statistics to textkit", "repo": str(repo),
-                       "agent_command": f"sh {ROOT}/examples/authoring/author.sh",
-                       "run_id": "5a1d0c", "retry_delay_s": 0, "approve_spec": True,
-                       "approve_plan": True}}
+    form = {"request": "Add text statistics to textkit", "repo": str(repo),
+            "agent_command": f"sh {ROOT}/examples/authoring/author.sh", "run_id": "5a1d0c",
+            "retry_delay_s": 0, "approve_spec": True, "approve_plan": True}
 
     with served.worker("ship"), served.client() as client:
         deployment = client.read_deployment_by_name("ship/ship")
-        fields = deployment.parameter_openapi_schema["definitions"]["ShipParams"]["properties"]
+        fields = deployment.parameter_openapi_schema["properties"]
         assert fields["approve_plan"]["type"] == "boolean" and fields["request"]["type"] == "string"
         flow_run = client.create_flow_run_from_deployment(deployment.id, parameters=form)
         for kind in ("spec", "plan"):  # what a reviewer reads, then the Resume form

@@ -312,7 +312,8 @@ def test_deployment_entrypoint_loads_the_flow():
     entrypoint = config["deployments"][0]["entrypoint"]
     flow = load_flow_from_entrypoint(str(ROOT / entrypoint))
     assert flow.name == "execute-plan"
-    assert set(flow.parameters.properties) == {"params"}
+    assert {"plan_path", "repo", "agent", "schedule", "reviewer"} <= set(flow.parameters.properties)
+    assert flow.parameters.required == ["plan_path"]
 
 
 def test_repo_that_is_not_git_is_a_clear_error(tmp_path, capsys):
