@@ -15,8 +15,8 @@ tasks already running finish and are recorded. A re-run resumes: the stack order
 run (``stack-order.json`` next to the status file; a missing or unreadable file means no
 order) is followed again, so every unchanged task gets the same base and comes from the cache.
 
-In the Prefect UI the subflow run (``{run_id}-dag``) holds one task run ``task-{id}`` per
-task, each drawn after the task runs it depends on.
+In the Prefect UI the subflow run (``{run_id}-dag``) holds one task run ``{id} {title slug}``
+per task, each drawn after the task runs it depends on.
 """
 
 from __future__ import annotations

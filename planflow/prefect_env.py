@@ -15,12 +15,16 @@ if TYPE_CHECKING:
 
 
 def prepare_prefect(verbose: bool) -> None:
-    """Turn off the temporary server's analytics, show Prefect's logs only when ``verbose``
-    (``PREFECT_LOGGING_LEVEL``; a value the user set wins) and, without ``PREFECT_API_URL``,
+    """Turn off the temporary server's analytics, send the runs' logs (INFO and up) to the
+    Prefect API but show them on the console only when ``verbose``
+    (``PREFECT_LOGGING_LEVEL``, ``PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL``; values the user set
+    win) and, without ``PREFECT_API_URL``,
     keep concurrency leases on disk (``tasks.leases``) so a killed run's slots come back.
     Imports Prefect: call it first thing in a command that runs a flow."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "CRITICAL")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     from tasks.leases import keep_leases_on_disk
 
     keep_leases_on_disk()

@@ -83,8 +83,8 @@ def test_dag_starts_a_task_when_its_dependencies_are_stacked_and_resumes_from_th
     assert git(repo, "show", f"{tips[2]}:c.txt") == "no-b"
     assert git(repo, "rev-parse", "refs/planflow/da9da9/task-d^") == tips[2]
     assert "Traceback" not in err
-    assert ui_edges("da9da9-dag") == {"task-a": set(), "task-b": set(), "task-c": {"task-a"},
-                                      "task-d": {"task-b", "task-c"}}
+    assert ui_edges("da9da9-dag") == {"a first": set(), "b slow": set(), "c after-a": {"a first"},
+                                      "d after-b-and-c": {"b slow", "c after-a"}}
 
     again = run_cli(capsys, str(plan), "--repo", str(repo))
 

@@ -172,14 +172,15 @@ def test_run_created_like_the_ui_form_completes_with_artifacts_and_a_stack(serve
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="planflow-0a1b2c")),
             limit=10, sort=ArtifactSort.CREATED_DESC)
         task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(
-            name=TaskRunFilterName(any_=["task-1.1", "task-1.2"])), limit=10,
+            name=TaskRunFilterName(any_=["1.1 left", "1.2 right"])), limit=10,
             sort=TaskRunSort.EXPECTED_START_TIME_DESC)
     assert {a.key for a in artifacts} == {"planflow-0a1b2c-plan", "planflow-0a1b2c-tasks",
                                           "planflow-0a1b2c-context"}
     table = next(a for a in artifacts if a.key == "planflow-0a1b2c-tasks")
     assert {row["task"]: row["status"] for row in json.loads(table.data)} == {
         "1.1": "done", "1.2": "done", "total": "completed"}
-    assert sorted(t.name for t in task_runs if t.state.is_completed()) == ["task-1.1", "task-1.2"]
+    assert sorted(t.name for t in task_runs if t.state.is_completed()) == ["1.1 left", "1.2 right"]
+    assert flow_run.name == "0a1b2c from-the-ui"
     tip = git(served.repo, "rev-parse", "0a1b2c-task-1-2-right")
     assert git(served.repo, "rev-parse", f"{tip}^") == git(served.repo, "rev-parse", "0a1b2c-task-1-1-left")
 
@@ -353,6 +354,65 @@ def test_nightly_runs_each_pending_plan_once(served):
                      if str(repo) in run.parameters["plan_path"])
     assert planned == [str(repo / "specs/alpha/plan.yaml"), str(repo / "specs/beta/plan.yaml")]
     assert git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/").count("-task-1-") == 2
+    beta = next(run for run in runs if run.parameters["plan_path"].endswith("beta/plan.yaml"))
+    assert beta.name.endswith(" beta") and len(beta.name) == len("abcdef beta")
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+    from prefect.artifacts import Artifact
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    lines = "\n".join(flow_run_logs(served, nightly.id))
+    assert f"skipped {repo}/specs/alpha/plan.yaml: run " in lines and "already completed" in lines
+    assert f"skipped {repo}/specs/gamma/plan.yaml: invalid plan:" in lines
+    assert f"started {repo}/specs/beta/plan.yaml as run {beta.name}" in lines
+    with served.client() as client:
+        task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(
+            flow_run_id=TaskRunFilterFlowRunId(any_=[nightly.id])))
+    assert beta.name in {run.name for run in task_runs}
+    assert not any(run.name.startswith("run-") for run in task_runs)
+    with temporary_settings({PREFECT_API_URL: served.url}):
+        listing = Artifact.get("planflow-nightly").data
+    assert "gamma/plan.yaml" in listing and "invalid plan" in listing and "Completed" in listing
+
+
+def flow_run_logs(served: Served, flow_run_id) -> list[str]:
+    """The messages of every log line of a flow run (its own and its task runs'), oldest
+    first, read back through the API."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+
+    with served.client() as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                                limit=200, sort=LogSort.TIMESTAMP_ASC)
+    return [log.message for log in logs]
+
+
+def test_run_logs_planflow_lines_and_names_runs_by_run_id_and_task(served):
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+
+    plan = write_plan(served.work / "logged-plan.yaml", """\
+        name: Log check
+        run_id: 10a10a
+        phases:
+          - name: one
+            tasks:
+              - {id: "1", title: first, files: [a.txt], run: "echo a > a.txt"}
+              - {id: "2", title: second, files: [b.txt], run: "echo oops; exit 3"}
+        """)
+    with served.worker("logs"):
+        flow_run = served.run("execute-plan/execute-plan", {"plan_path": str(plan), "retries": 0})
+
+    assert flow_run.state.is_failed() and flow_run.name == "10a10a log-check"
+    with served.client() as client:
+        task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(
+            flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run.id])))
+    assert {"1 first", "2 second"} <= {run.name for run in task_runs}
+    lines = "\n".join(flow_run_logs(served, flow_run.id))
+    assert "run 10a10a: plan 'Log check', 2 task(s) in 1 phase(s)" in lines
+    assert "task 1 'first': attempt 1, shell agent" in lines
+    assert "task 1 done (attempt 1): commit" in lines
+    assert "stacked task 1: branch 10a10a-task-1-first at" in lines
+    assert "task 2: attempt 1 failed: task 2: shell agent exited 3" in lines and "oops" in lines
+    assert "task(s) 2 failed" in lines
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
