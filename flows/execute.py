@@ -20,7 +20,7 @@ from flows.context import ExecuteParams, RunContext
 from flows.dag import run_dag
 from flows.parameters import fields_as_parameters
 from flows.phase import phase_limit, run_phase
-from flows.report import publish_plan, publish_tasks
+from flows.report import publish_plan, publish_tasks, start_live_report
 from flows.review import ReviewOutcome, review_enabled, review_stack
 from gitops.locks import clear_stale_locks
 from gitops.repo import Repository, open_repository
@@ -106,6 +106,7 @@ def execute_plan(params: ExecuteParams) -> dict | State:
                 run_logger().info(f"task {task_id} skipped: {reason}")
                 store.update_task(task_id, state=TaskState.skipped, reason=reason)
             publish_plan(plan, ctx.run_id, ctx.params.max_parallel)
+            start_live_report(store.status)
             return _run_phases(ctx, plan, store, base)
         except Exception as exc:
             full = disk_full(exc, repo.state_dir)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flows.context import ExecuteParams, RunContext
 from flows.handoff import last_toucher, record_context
+from flows.report import publish_progress
 from gitops.errors import StackConflict
 from gitops.repo import Repository, StackEntry, open_repository
 from planning.loader import load_plan
@@ -69,6 +70,7 @@ def stack_outcomes(ctx: RunContext, base: str, outcomes: list[TaskOutcome]) -> l
         store.update_task(outcome.task_id, commit=tip, warnings=notes[outcome.task_id])
         logger.info(f"stacked task {outcome.task_id}: branch {outcome.branch} at {tip[:10]}")
     record_context(ctx, outcomes, tips, resolved)
+    publish_progress(store.status)
     if ctx.params.remote:
         repo.push(ctx.params.remote, [f"refs/heads/{entry.branch}" for entry in entries])
     return tips

@@ -175,7 +175,7 @@ def test_run_created_like_the_ui_form_completes_with_artifacts_and_a_stack(serve
             name=TaskRunFilterName(any_=["1.1 left", "1.2 right"])), limit=10,
             sort=TaskRunSort.EXPECTED_START_TIME_DESC)
     assert {a.key for a in artifacts} == {"planflow-0a1b2c-plan", "planflow-0a1b2c-tasks",
-                                          "planflow-0a1b2c-context"}
+                                          "planflow-0a1b2c-context", "planflow-0a1b2c-progress"}
     table = next(a for a in artifacts if a.key == "planflow-0a1b2c-tasks")
     assert {row["task"]: row["status"] for row in json.loads(table.data)} == {
         "1.1": "done", "1.2": "done", "total": "completed"}
@@ -561,3 +561,53 @@ def wait_worker_online(served: Served, name: str, timeout_s: float = 180) -> Non
                 return
             time.sleep(1)
     raise AssertionError(f"worker {name} not online after {timeout_s} s")
+
+
+def test_progress_and_tasks_table_move_while_the_run_executes(served):
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    mark = served.work / "go-on"
+    plan = write_plan(served.work / "live-plan.yaml", f"""\
+        name: live
+        run_id: 11fe00
+        phases:
+          - name: one
+            tasks:
+              - {{id: "1", title: first, files: [a.txt], run: "echo a > a.txt"}}
+              - {{id: "2", title: waits, files: [b.txt],
+                 run: "while [ ! -f {mark} ]; do sleep 0.2; done; echo b > b.txt"}}
+        """)
+
+    def artifacts(flow_run_id) -> dict:
+        with served.client() as client:
+            found = client.read_artifacts(artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+        return {a.key: a for a in found}
+
+    with served.worker("live"), served.client() as client:
+        deployment = client.read_deployment_by_name("execute-plan/execute-plan")
+        flow_run = client.create_flow_run_from_deployment(
+            deployment.id, parameters={"plan_path": str(plan), "retries": 0})
+        deadline = time.monotonic() + 300
+        live = {}
+        while time.monotonic() < deadline:
+            live = artifacts(flow_run.id)
+            if "planflow-11fe00-progress" in live and live["planflow-11fe00-progress"].data == 50.0:
+                break
+            time.sleep(1)
+        assert live.get("planflow-11fe00-progress") and live["planflow-11fe00-progress"].data == 50.0, live
+        running = client.read_flow_run(flow_run.id).state
+        rows = {row["task"]: row for row in json.loads(live["planflow-11fe00-tasks"].data)}
+        mark.touch()
+        final = served.wait(flow_run.id, 300)
+
+    assert running.is_running()
+    assert rows["1"]["status"] == "done" and rows["1"]["branch"] == "11fe00-task-1-first"
+    assert rows["2"]["status"] in ("pending", "running") and rows["total"]["status"] == "running"
+    assert "1 of 2 tasks finished" in live["planflow-11fe00-progress"].description
+    assert final.state.is_completed(), final.state.message
+    after = artifacts(flow_run.id)
+    assert after["planflow-11fe00-progress"].id == live["planflow-11fe00-progress"].id
+    assert after["planflow-11fe00-progress"].data == 100.0
+    assert after["planflow-11fe00-tasks"].id == live["planflow-11fe00-tasks"].id  # updated in place
+    assert json.loads(after["planflow-11fe00-tasks"].data)[-1]["status"] == "completed"
