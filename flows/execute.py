@@ -22,6 +22,7 @@ from flows.parameters import fields_as_parameters
 from flows.phase import phase_limit, run_phase
 from flows.report import publish_plan, publish_tasks, start_live_report
 from flows.review import ReviewOutcome, review_enabled, review_stack
+from flows.stale_runs import crash_stale_runs
 from gitops.locks import clear_stale_locks
 from gitops.repo import Repository, open_repository
 from gitops.runlock import hold_run_lock
@@ -77,7 +78,7 @@ def execute_plan(params: ExecuteParams) -> dict | State:
     ``max_parallel`` tasks plus ``$PLANFLOW_MIN_FREE_MB``) or fills up while it runs (the
     status then says so: a reserve of 1 MiB is freed to write it).
     Agent processes, worktrees and git lock files a dead run of the same run id left behind are
-    killed, salvaged and removed first.
+    killed, salvaged and removed first, and its flow runs still "Running" marked Crashed.
     """
     repo = open_repository(Path(params.repo))
     plan = load_plan(resolve_plan_path(params.plan_path, repo.root), params.plan_format)
@@ -86,6 +87,7 @@ def execute_plan(params: ExecuteParams) -> dict | State:
     check_plan(plan)
     ctx = _context(params, plan, repo.root, repo.state_dir)
     with agent_limit(), hold_run_lock(repo.state_dir, ctx.run_id):
+        crash_stale_runs(ctx.run_id, runtime.flow_run.id)
         clear_stale_locks(repo, ctx.run_id)
         for pid, command in kill_dead_run_agents(repo, ctx.run_id).items():
             run_logger().warning(f"killed agent process {pid} `{redact(command)[:80]}` left by a"
@@ -158,7 +160,8 @@ def _run_phases(ctx: RunContext, plan: Plan, store: StatusStore, base: str) -> d
         run_logger().info(f"{phase.label}: executing tasks {ids} {how}")
         options = {"task_runner": ThreadPoolTaskRunner(max_workers=limit),
                    "flow_run_name": f"{ctx.run_id}-phase-{phase.number}"}
-        if mode is ScheduleMode.dag:
+        if mode is ScheduleMode.dag:  # its lane is the subflow run {run_id}-phase-{n}
+            options["flow_run_name"] += "-dag"
             result = run_dag.with_options(**options)(ctx, [phase], tip, mode, skip=skip)
         else:
             result = run_phase.with_options(**options)(ctx, phase, tip, skip=skip)

@@ -102,7 +102,8 @@ def served(tmp_path_factory) -> Iterator[Served]:
                PLANFLOW_SOURCE=str(source), PLANFLOW_REPO=str(repo), PLANFLOW_TZ="Europe/Berlin",
                PREFECT_SERVER_ANALYTICS_ENABLED="false",
                PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
-               PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_LOGGING_LEVEL="INFO")
+               PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_LOGGING_LEVEL="INFO",
+               PREFECT_FLOWS_HEARTBEAT_FREQUENCY="30", PLANFLOW_HEARTBEAT_GRACE_S="45")
     log = open(work / "server.log", "w")
     server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
                                "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -293,7 +294,7 @@ def test_killed_worker_run_resumes_from_cache_on_a_new_worker(served):
     with served.worker("doomed") as worker:
         with served.client() as client:
             target = client.read_deployment_by_name("execute-plan/execute-plan")
-            client.create_flow_run_from_deployment(target.id, parameters=form)
+            doomed = client.create_flow_run_from_deployment(target.id, parameters=form)
         deadline = time.monotonic() + 120
         done: list[str] = []
         while len(done) < 3 and time.monotonic() < deadline:
@@ -303,6 +304,13 @@ def test_killed_worker_run_resumes_from_cache_on_a_new_worker(served):
             time.sleep(0.2)
         assert len(done) >= 3, "the run did not get going"
         kill_session(worker)
+    with served.client() as client:  # the heartbeat automation of scripts/deploy.sh
+        deadline = time.monotonic() + 600
+        while not client.read_flow_run(doomed.id).state.is_crashed():
+            assert time.monotonic() < deadline, "the killed run was not marked Crashed in 600 s"
+            time.sleep(2)
+        crashed = client.read_flow_run(doomed.id).state
+    assert "No heartbeat for 45 s" in crashed.message
     finished_before = {t["id"]: t["commit"] for t in json.loads(status_file.read_text())["tasks"]
                        if t["state"] == "done"}
     called_before = calls.read_text().split()
@@ -611,3 +619,29 @@ def test_progress_and_tasks_table_move_while_the_run_executes(served):
     assert after["planflow-11fe00-progress"].data == 100.0
     assert after["planflow-11fe00-tasks"].id == live["planflow-11fe00-tasks"].id  # updated in place
     assert json.loads(after["planflow-11fe00-tasks"].data)[-1]["status"] == "completed"
+
+
+def test_new_run_of_a_run_id_crashes_its_older_run_left_running(served):
+    from prefect.states import Running
+
+    plan = write_plan(served.work / "stale-plan.yaml", """\
+        name: stale
+        run_id: 5a1e00
+        phases:
+          - name: one
+            tasks:
+              - {id: "1", title: only, files: [s.txt], run: "echo s > s.txt"}
+        """)
+    with served.client() as client:  # what a killed worker leaves: Running, no process
+        deployment = client.read_deployment_by_name("execute-plan/execute-plan")
+        old = client.create_flow_run_from_deployment(deployment.id, name="5a1e00 stale",
+                                                     parameters={"plan_path": str(plan)})
+        client.set_flow_run_state(old.id, Running(), force=True)
+    with served.worker("stale"):
+        new = served.run("execute-plan/execute-plan", {"plan_path": str(plan)})
+    with served.client() as client:
+        old_state = client.read_flow_run(old.id).state
+
+    assert new.state.is_completed(), new.state.message
+    assert old_state.is_crashed() and str(new.id) in old_state.message
+    assert "marked flow run '5a1e00 stale'" in "\n".join(flow_run_logs(served, new.id))
