@@ -432,7 +432,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium not installed "
                     "(scripts/test-deps.sh installs it when run as root)")
-def test_prefect_ui_shows_the_finished_run_and_its_artifacts(served):
+def test_prefect_ui_shows_the_finished_run_its_logs_phase_subflows_and_artifacts(served):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
     from playwright.sync_api import sync_playwright
 
     plan = write_plan(served.work / "page-plan.yaml", """\
@@ -442,13 +443,19 @@ def test_prefect_ui_shows_the_finished_run_and_its_artifacts(served):
           - name: one
             tasks:
               - {id: "1", title: page, files: [p.txt], run: "echo p > p.txt"}
+          - name: two
+            tasks:
+              - {id: "2", title: later, files: [q.txt], depends_on: ["1"], run: "echo q > q.txt"}
         """)
     with served.worker("page"):
         flow_run = served.run("execute-plan/execute-plan",
                               {"plan_path": str(plan), "repo": str(served.repo)})
     assert flow_run.state.is_completed()
-    screenshot = ROOT / ".planflow" / "test-artifacts" / "flow-run-page.png"
-    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    with served.client() as client:
+        [dag] = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(any_=["9a9e00-dag"])))
+    screenshots = ROOT / ".planflow" / "test-artifacts"
+    screenshots.mkdir(parents=True, exist_ok=True)
     ui = served.url.removesuffix("/api")
 
     with sync_playwright() as playwright:
@@ -456,15 +463,25 @@ def test_prefect_ui_shows_the_finished_run_and_its_artifacts(served):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{ui}/runs/flow-run/{flow_run.id}")
         page.get_by_text(flow_run.name).first.wait_for(timeout=60_000)
+        page.get_by_text("Logs", exact=True).first.click()
+        page.get_by_text("run 9a9e00: plan 'on the page'").first.wait_for(timeout=60_000)
+        logs = page.inner_text("body")
         page.get_by_text("Artifacts", exact=True).first.click()
         page.get_by_text("planflow-9a9e00-tasks").first.wait_for(timeout=60_000)
         body = page.inner_text("body")
-        page.screenshot(path=str(screenshot))
+        page.screenshot(path=str(screenshots / "flow-run-page.png"))
+        page.goto(f"{ui}/runs/flow-run/{dag.id}")
+        page.get_by_text("Subflow Runs", exact=True).first.click()
+        page.get_by_text("9a9e00-phase-2").first.wait_for(timeout=60_000)
+        subflows = page.inner_text("body")
+        page.screenshot(path=str(screenshots / "phase-subflows.png"))
         browser.close()
 
-    assert flow_run.name in body and "Completed" in body
-    assert "planflow-9a9e00-plan" in body and "planflow-9a9e00-tasks" in body
-    assert screenshot.stat().st_size > 10_000
+    assert flow_run.name == "9a9e00 on-the-page" and flow_run.name in body and "Completed" in body
+    assert "planflow-9a9e00-plan" in body and "planflow-9a9e00-progress" in body
+    assert "run 9a9e00 completed" in logs
+    assert "9a9e00-phase-1" in subflows and "9a9e00-phase-2" in subflows
+    assert (screenshots / "phase-subflows.png").stat().st_size > 10_000
 
 
 def test_two_workers_share_one_run_through_a_bare_remote(served):
