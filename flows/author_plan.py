@@ -12,6 +12,7 @@ from prefect import flow
 from pydantic import Field
 
 from flows.authoring import AuthorParams, author_document
+from flows.parameters import fields_as_parameters
 from flows.prompts import render
 from gitops.files import read_committed
 from gitops.repo import Repository, open_repository
@@ -27,6 +28,7 @@ class PlanParams(AuthorParams):
 
 
 @flow(name="write-plan")
+@fields_as_parameters(PlanParams)
 def write_plan(params: PlanParams) -> dict:
     """Write, validate and commit the plan of the spec ``params.spec_path``.
 

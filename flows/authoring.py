@@ -19,6 +19,7 @@ from pathlib import Path
 from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, Field
 
+from flows.context import AGENT_CHOICES
 from flows.prompts import render
 from gitops.files import read_committed
 from gitops.repo import Repository
@@ -37,7 +38,7 @@ class AgentParams(BaseModel):
     in the Prefect UI)."""
 
     repo: str = Field(".", description="The git repository the document is written for.")
-    agent: str = Field("shell", description="The agent that writes: shell, claude, codex, gemini, opencode, aider, qwen.")
+    agent: str = Field("shell", json_schema_extra=AGENT_CHOICES, description="The agent that writes: shell, claude, codex, gemini, opencode, aider, qwen.")
     agent_command: str | None = Field(None, description="The shell agent's command (or another CLI's executable).")
     agent_block: str | None = Field(None, description="A saved AgentConfig block used instead of `agent`.")
     run_id: str | None = Field(None, pattern=r"^[0-9a-f]{6}$", description="Run id (6 hex); default: a new one.")

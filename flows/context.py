@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agents.registry import AGENTS
 from planning.dag import ScheduleMode
 from gitops.repo import open_repository
 from gitops.stack import own_commits
@@ -19,12 +20,38 @@ from tasks.defaults import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_S
 from tasks.plan_task import TaskSpec
 
 
+AGENT_CHOICES = {"enum": list(AGENTS)}
+"""The agent names as a JSON schema enum: a dropdown in the Prefect UI's form, checked when a
+flow run is created (the CLI reports an unknown name with the known ones itself)."""
+
+
+def _needs_review_command(condition: dict) -> dict:
+    """A JSON schema rule: when ``condition`` holds, ``review_command`` is a non-empty string."""
+    return {"if": condition, "then": {"required": ["review_command"],
+                                      "properties": {"review_command": {"type": "string", "minLength": 1}}}}
+
+
+REVIEW_RULES = [
+    _needs_review_command({"required": ["reviewer"], "properties": {"reviewer": {"const": "command"}}}),
+    _needs_review_command({"required": ["reviewer", "reviewer_agent"], "properties": {
+        "reviewer": {"const": "agent"}, "reviewer_agent": {"const": "shell"}}}),
+    _needs_review_command({"required": ["reviewer"], "properties": {
+        "reviewer": {"const": "agent"}, "reviewer_agent": {"type": "null"},
+        "agent_block": {"type": "null"}, "agent": {"const": "shell"}}}),
+]
+"""``ExecuteParams._review_needs_command`` as JSON schema rules, so that the Prefect server
+rejects such a flow run when it is created (``flows.parameters``). A field left out takes its
+default (``agent`` shell, the others none), which the ``properties`` conditions let pass."""
+
+
 class ExecuteParams(BaseModel):
     """One plan run, as the CLI and the Prefect UI's form give it."""
 
+    model_config = ConfigDict(json_schema_extra={"allOf": REVIEW_RULES})
+
     plan_path: str = Field(description="The plan file (plan.md, plan.yaml); relative paths are read from the working directory, then from the repository.")
     repo: str = Field(".", description="The git repository the tasks work on.")
-    agent: str = Field("shell", description="The default agent for tasks that name none.")
+    agent: str = Field("shell", json_schema_extra=AGENT_CHOICES, description="The default agent for tasks that name none.")
     agent_command: str | None = Field(None, description="The shell agent's command for tasks without their own `run`.")
     agent_block: str | None = Field(None, description="A saved AgentConfig block: the default agent's configuration (instead of `agent`).")
     budget_usd: float | None = Field(None, ge=0, description="Start no new task once the run's reported cost passes this many USD.")

@@ -15,8 +15,8 @@ tasks already running finish and are recorded. A re-run resumes: the stack order
 run (``stack-order.json`` next to the status file; a missing or unreadable file means no
 order) is followed again, so every unchanged task gets the same base and comes from the cache.
 
-In the Prefect UI the subflow run (``{run_id}-dag``) holds one task run ``task-{id}`` per
-task, each drawn after the task runs it depends on.
+In the Prefect UI the subflow run (``{run_id}-dag``) holds one subflow run per phase
+(``{run_id}-phase-{n}``, ``flows.lanes``), which holds one task run ``{id} {title slug}`` per task, each drawn after the task runs it depends on.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from prefect import flow
 from prefect.futures import PrefectFuture
 
 from flows.context import RunContext
-from flows.phase import PhaseResult, collect_spec, over_budget, plan_task_runner, submit_spec
+from flows.lanes import PhaseLane
+from flows.phase import PhaseResult, collect_spec, over_budget, plan_task_runner
 from flows.stacking import stack_outcomes
 from gitops.errors import StackConflict
 from planning.dag import DagScheduler, ScheduleMode, effective_dependencies, global_waves, wave_barriers
@@ -52,14 +53,17 @@ def run_dag(ctx: RunContext, phases: list[Phase], base: str, mode: ScheduleMode 
     returned in it, not raised.
     """
     run = _DagRun(ctx, phases, base, mode, skip or [])
-    while True:
-        run.start_ready()
-        if not run.running:
-            return run.result
-        ended = [run.ended.get()]
-        while not run.ended.empty():
-            ended.append(run.ended.get())
-        run.settle(ended)
+    try:
+        while True:
+            run.start_ready()
+            if not run.running:
+                return run.result
+            ended = [run.ended.get()]
+            while not run.ended.empty():
+                ended.append(run.ended.get())
+            run.settle(ended)
+    finally:
+        run.close_lanes()
 
 
 class _DagRun:
@@ -82,6 +86,11 @@ class _DagRun:
         self.scheduler = DagScheduler(list(self.tasks.values()), deps, ctx.params.max_parallel,
                                       held, groups, limits)
         self.runner = plan_task_runner(ctx)
+        self.phase_of = {task_id: phase for phase in phases for task_id in self.tasks
+                         if any(task.id == task_id for task in phase.tasks)}
+        self.unstarted = {phase.number: {t.id for t in phase.tasks if t.id in self.tasks} for phase in phases}
+        self.limits = limits
+        self.lanes: dict[int, PhaseLane] = {}
         self.ended: queue.Queue[str] = queue.Queue()
         self.running: dict[str, tuple[TaskSpec, PrefectFuture]] = {}
         self.futures: dict[str, PrefectFuture] = {}
@@ -99,7 +108,8 @@ class _DagRun:
             index = self.scheduler.base_index(task_id)
             spec = self.ctx.task_spec(self.tasks[task_id], self.tips[index - 1] if index else self.base)
             after = [self.futures[dep] for dep in self.scheduler.deps[task_id]]
-            future = submit_spec(self.ctx, self.runner, spec, after)
+            future = self._lane(self.phase_of[task_id]).start(spec, after)
+            self.unstarted[self.phase_of[task_id].number].discard(task_id)
             self.running[task_id] = (spec, future)
             self.futures[task_id] = future
             future.add_done_callback(lambda _, task_id=task_id: self.ended.put(task_id))
@@ -119,6 +129,7 @@ class _DagRun:
         stackable = self.scheduler.take_stackable()
         if stackable and self.result.conflict is None:
             self._stack(stackable)
+        self.close_finished_lanes()
 
     def _record(self, task_id: str) -> None:
         """Record the ended task run of ``task_id``; on a failure its dependants are skipped."""
@@ -136,6 +147,29 @@ class _DagRun:
         for lost in self.scheduler.fail(task_id):
             self.store.update_task(lost, state=TaskState.skipped,
                                    reason=f"depends on task {task_id}, which did not finish")
+            self.unstarted[self.phase_of[lost].number].discard(lost)
+
+    def _lane(self, phase: Phase) -> PhaseLane:
+        """The lane (subflow run) of ``phase``, started on its first task."""
+        if phase.number not in self.lanes:
+            self.lanes[phase.number] = PhaseLane(self.ctx, phase.number, phase.label,
+                                                 self.limits[phase.number], self.runner)
+        return self.lanes[phase.number]
+
+    def close_finished_lanes(self) -> None:
+        """Close the lanes with no task left to start and none running (all of them once the
+        scheduler has stopped)."""
+        busy = {self.phase_of[task_id].number for task_id in self.running}
+        for number, lane in self.lanes.items():
+            if number not in busy and (self.scheduler.stopped or not self.unstarted[number]):
+                lane.close()
+
+    def close_lanes(self) -> None:
+        """Close every lane and wait for their subflow runs to end."""
+        for lane in self.lanes.values():
+            lane.close()
+        for lane in self.lanes.values():
+            lane.join()
 
     def _stack(self, task_ids: list[str]) -> None:
         """Stack ``task_ids`` on the tip; on a conflict record it and start no new task."""

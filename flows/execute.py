@@ -11,16 +11,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from prefect import flow, get_run_logger, runtime
+from prefect import flow, runtime
+from prefect.context import FlowRunContext
 from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.context import ExecuteParams, RunContext
 from flows.dag import run_dag
 from flows.handoff import publish_context
+from flows.parameters import fields_as_parameters
 from flows.phase import phase_limit, run_phase
-from flows.report import publish_plan, publish_tasks
+from flows.report import publish_plan, publish_tasks, start_live_report
 from flows.review import ReviewOutcome, review_enabled, review_stack
+from flows.stale_runs import crash_stale_runs
 from gitops.locks import clear_stale_locks
 from gitops.repo import Repository, open_repository
 from gitops.runlock import hold_run_lock
@@ -28,7 +31,7 @@ from gitops.space import checkout_bytes
 from planning.disk import DiskFull, DiskReserve, disk_full, min_free_bytes, require_free
 from planning.errors import PlanError
 from planning.loader import load_plan
-from planning.models import Plan
+from planning.models import Plan, slugify
 from planning.redaction import redact
 from planning.status import RunStatus, StatusStore, TaskState, register_store, status_path
 from planning.conflicts import serialize_conflicts
@@ -39,6 +42,7 @@ from planning.worktree_config import resolve_config
 from tasks.audit import kill_dead_run_agents
 from tasks.defaults import result_storage
 from tasks.limits import agent_limit
+from tasks.run_log import run_logger
 
 
 def resolve_plan_path(plan_path: str, repo: Path) -> Path:
@@ -50,7 +54,22 @@ def resolve_plan_path(plan_path: str, repo: Path) -> Path:
     raise PlanError(f"plan file not found: {plan_path}", fix="give a path to an existing plan file")
 
 
-@flow(name="execute-plan")
+def flow_run_name() -> str:
+    """The name of an ``execute-plan`` flow run: ``{run_id} {plan}`` (``7e3a1c textkit``: the
+    run id and the plan's name as a slug), from the run's parameters. A plan that cannot be
+    read is named by its path (the run then fails with the reason)."""
+    parameters = FlowRunContext.get().parameters
+    try:
+        repo = open_repository(Path(parameters.get("repo", ".")))
+        plan = load_plan(resolve_plan_path(parameters["plan_path"], repo.root),
+                         parameters.get("plan_format"))
+    except (PlanError, ValueError, OSError):
+        return f"{parameters.get('run_id') or 'plan'} {parameters['plan_path']}"
+    return f"{parameters.get('run_id') or plan.default_run_id()} {slugify(plan.name)}"
+
+
+@flow(name="execute-plan", flow_run_name=flow_run_name)
+@fields_as_parameters(ExecuteParams)
 def execute_plan(params: ExecuteParams) -> dict | State:
     """Run every phase of the plan in order and stack the task branches on the repository's HEAD.
 
@@ -62,7 +81,7 @@ def execute_plan(params: ExecuteParams) -> dict | State:
     ``max_parallel`` tasks plus ``$PLANFLOW_MIN_FREE_MB``) or fills up while it runs (the
     status then says so: a reserve of 1 MiB is freed to write it).
     Agent processes, worktrees and git lock files a dead run of the same run id left behind are
-    killed, salvaged and removed first.
+    killed, salvaged and removed first, and its flow runs still "Running" marked Crashed.
     """
     repo = open_repository(Path(params.repo))
     plan = load_plan(resolve_plan_path(params.plan_path, repo.root), params.plan_format, repo.root)
@@ -73,9 +92,10 @@ def execute_plan(params: ExecuteParams) -> dict | State:
     check_plan(plan)
     ctx = _context(params, plan, repo.root, repo.state_dir)
     with agent_limit(), hold_run_lock(repo.state_dir, ctx.run_id):
+        crash_stale_runs(ctx.run_id, runtime.flow_run.id)
         clear_stale_locks(repo, ctx.run_id)
         for pid, command in kill_dead_run_agents(repo, ctx.run_id).items():
-            get_run_logger().warning(f"killed agent process {pid} `{redact(command)[:80]}` left by a"
+            run_logger().warning(f"killed agent process {pid} `{redact(command)[:80]}` left by a"
                                      " dead run")
         base = repo.require_commit(params.base) if params.base else repo.head_sha()
         needed = _space_needed(repo, plan, base, params.max_parallel)
@@ -89,9 +109,13 @@ def execute_plan(params: ExecuteParams) -> dict | State:
         store = register_store(StatusStore(ctx.status_path, status))
         reserve = DiskReserve(ctx.status_path.with_name(".disk-reserve"))
         try:
+            run_logger().info(f"run {ctx.run_id}: plan {plan.name!r}, {len(plan.tasks())} task(s) in"
+                              f" {len(plan.phases)} phase(s), from {base[:10]}")
             for task_id, reason in runnable(plan)[1].items():
+                run_logger().info(f"task {task_id} skipped: {reason}")
                 store.update_task(task_id, state=TaskState.skipped, reason=reason)
             publish_plan(plan, ctx.run_id, ctx.params.max_parallel)
+            start_live_report(store.status)
             ended = _run_phases(ctx, plan, store, base)
             publish_context(ctx)
             return ended
@@ -142,9 +166,11 @@ def _run_phases(ctx: RunContext, plan: Plan, store: StatusStore, base: str) -> d
         limit = phase_limit(phase, ctx.params.max_parallel)
         how = f"in parallel ({limit} agents)" if limit > 1 else "in order"
         store.update(phase=f"{phase.label}", output=f"Executing tasks {ids} {how}")
+        run_logger().info(f"{phase.label}: executing tasks {ids} {how}")
         options = {"task_runner": ThreadPoolTaskRunner(max_workers=limit),
                    "flow_run_name": f"{ctx.run_id}-phase-{phase.number}"}
-        if mode is ScheduleMode.dag:
+        if mode is ScheduleMode.dag:  # its lane is the subflow run {run_id}-phase-{n}
+            options["flow_run_name"] += "-dag"
             result = run_dag.with_options(**options)(ctx, [phase], tip, mode, skip=skip)
         else:
             result = run_phase.with_options(**options)(ctx, phase, tip, skip=skip)
@@ -204,6 +230,7 @@ def _finish_unreviewed(ctx: RunContext, store: StatusStore, label: str,
 def _finish_completed(store: StatusStore, base: str, tip: str) -> dict:
     store.update(status="completed", phase=None, finished_at=time.time(),
                  output=f"{len(store.status.stack)} branches stacked on {base[:10]}; tip {tip[:10]}")
+    run_logger().info(f"run {store.status.run_id} completed: {store.status.output}")
     publish_tasks(store.status)
     return store.status.public()
 
@@ -233,6 +260,7 @@ def _finish_stopped(store: StatusStore, label: str, budget_usd: float | None) ->
     output = (f"{label}: stopped: the run's reported cost ${store.status.cost_usd():.4f} passed"
               f" the budget ${budget_usd}; no new task was started; finished work is kept and"
               " cached; re-run with a higher --budget-usd to resume")
+    run_logger().warning(output)
     store.update(status="stopped", finished_at=time.time(), output=output)
     publish_tasks(store.status)
     return Failed(message=output)
@@ -250,6 +278,7 @@ def _finish_failed(store: StatusStore, label: str, failed: list[str], conflict: 
     elif not output:
         output = f"{label}: task(s) {', '.join(failed)} failed; finished work is kept and cached"
         output += "; re-run the same command to resume"
+    run_logger().error(output)
     store.update(status="failed", finished_at=time.time(), output=output)
     publish_tasks(store.status)
     return Failed(message=output)

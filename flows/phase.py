@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from flows.context import RunContext
 from flows.remote import dispatch_task
+from flows.report import publish_progress
 from flows.stacking import stack_outcomes
 from gitops.errors import StackConflict
 from gitops.repo import open_repository
@@ -151,9 +152,11 @@ def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> Task
         outcome, cached = state.result(raise_on_failure=False), False
     if isinstance(outcome, BudgetReached):
         store.update_task(task.id, state=TaskState.skipped, error=str(outcome))
+        publish_progress(store.status)
         return None
     if not state.is_completed():
         store.update_task(task.id, state=TaskState.failed, error=str(outcome))
+        publish_progress(store.status)
         if isinstance(outcome, BaseException) and (full := disk_full(outcome, ctx.repo,
                                                                      f"running task {task.id}")):
             raise full
@@ -171,6 +174,7 @@ def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> Task
         # a dispatched task's agent runs are counted by its worker (the parent has no ledger)
         **({"attempts": outcome.attempts} if outcome.worker and not cached else {}),
     )
+    publish_progress(store.status)
     return outcome
 
 

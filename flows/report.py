@@ -1,20 +1,24 @@
-"""Artifacts on the flow run: the plan as markdown and the tasks as a table (Prefect UI's
-Artifacts tab). Keys group the versions of one run id across flow runs.
+"""Artifacts on the flow run: the plan as markdown, the tasks as a table and the progress
+(Prefect UI's Artifacts tab; the last two updated in place while the run moves). Keys group
+the versions of one run id across flow runs.
 
 Every artifact planflow creates goes through ``publish_markdown`` or ``publish_table``, which
 redact it first (``planning.redaction``)."""
 
 from __future__ import annotations
 
+import json
+import threading
 from typing import Any
+from uuid import UUID
 
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
 
 from gitops.names import branch_name
 from planning.models import Plan
 from planning.redaction import redact, scrub
 from planning.schedule import build_schedule, summary_markdown
-from planning.status import RunStatus
+from planning.status import RunStatus, TaskState
 from planning.tracing import coverage_markdown, trace_plan
 
 
@@ -49,11 +53,73 @@ def publish_table(rows: list[dict[str, Any]], key: str, description: str) -> Non
     create_table_artifact(scrub(rows), key=key, description=redact(description))
 
 
+def start_live_report(status: RunStatus) -> None:
+    """At the start of a flow run of ``status.run_id``: a progress artifact
+    ``planflow-{run_id}-progress`` (percent of the tasks finished) and the tasks table
+    (``publish_tasks``) on the current flow run; ``publish_tasks`` and ``publish_progress``
+    then update these two in place (the run's page shows where it is as it moves)."""
+    done, description = _progress(status)
+    progress_id = create_progress_artifact(done, key=f"planflow-{status.run_id}-progress",
+                                           description=redact(description))
+    rows, description = _task_rows(status)
+    table_id = create_table_artifact(scrub(rows), key=f"planflow-{status.run_id}-tasks",
+                                     description=redact(description))
+    with _LIVE_LOCK:
+        _LIVE[status.run_id] = (progress_id, table_id)
+
+
+def publish_progress(status: RunStatus) -> None:
+    """Update the run's progress artifact and tasks table (``start_live_report``) to
+    ``status``; nothing when this process started no live report for the run."""
+    with _LIVE_LOCK:
+        ids = _LIVE.get(status.run_id)
+    if ids is None:
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import ArtifactUpdate
+
+    done, progress = _progress(status)
+    rows, description = _task_rows(status)
+    with get_client(sync_client=True) as client:
+        client.update_artifact(ids[0], ArtifactUpdate(data=done, description=redact(progress)))
+        client.update_artifact(ids[1], ArtifactUpdate(data=json.dumps(scrub(rows)),
+                                                      description=redact(description)))
+
+
+def _progress(status: RunStatus) -> tuple[float, str]:
+    """Percent (0 to 100) of the run's tasks finished (done, failed or skipped), and a line
+    saying so with the run's cost."""
+    finished = [t for t in status.tasks if t.state in (TaskState.done, TaskState.failed, TaskState.skipped)]
+    percent = round(100.0 * len(finished) / len(status.tasks), 1) if status.tasks else 100.0
+    cost = status.totals()["cost_usd"]
+    spent = "no cost reported" if cost is None else f"${cost}"
+    counts = ", ".join(f"{sum(t.state == state for t in status.tasks)} {state.value}"
+                       for state in TaskState if any(t.state == state for t in status.tasks))
+    return percent, f"Run {status.run_id}: {len(finished)} of {len(status.tasks)} tasks finished ({counts}); {spent}"
+
+
+_LIVE: dict[str, tuple[UUID, UUID]] = {}
+"""Run id -> (progress artifact id, tasks table artifact id) of the flow run in this process."""
+_LIVE_LOCK = threading.Lock()
+
+
 def publish_tasks(status: RunStatus) -> None:
-    """A table artifact ``planflow-{run_id}-tasks``: id, status, branch, commit, seconds, the
-    ledger (tokens in/out, cost in USD, turns, attempts), the worker of a dispatched task and
-    warnings, with a last row ``total`` of the run's totals (also in the artifact's
-    description)."""
+    """The table artifact ``planflow-{run_id}-tasks`` (``_task_rows``): updated in place when
+    this process started the run's live report, else created on the current flow run; the
+    progress artifact too."""
+    with _LIVE_LOCK:
+        live = status.run_id in _LIVE
+    if live:
+        publish_progress(status)
+        return
+    rows, description = _task_rows(status)
+    publish_table(rows, key=f"planflow-{status.run_id}-tasks", description=description)
+
+
+def _task_rows(status: RunStatus) -> tuple[list[dict[str, Any]], str]:
+    """The tasks table: id, status, branch, commit, seconds, the ledger (tokens in/out, cost in
+    USD, turns, attempts), the worker of a dispatched task and warnings, with a last row
+    ``total`` of the run's totals; and the table's description (the totals again)."""
     rows = [
         {"task": t.id, "phase": t.phase, "status": t.state.value, "cached": t.cached,
          "branch": t.branch or "", "commit": (t.commit or "")[:10],
@@ -74,5 +140,4 @@ def publish_tasks(status: RunStatus) -> None:
     cost = "no cost reported" if totals["cost_usd"] is None else f"${totals['cost_usd']}"
     ledger = (f"totals: {totals['tokens_in']} tokens in, {totals['tokens_out']} out, {cost},"
               f" {totals['turns']} turns, {totals['attempts']} agent runs")
-    publish_table(rows, key=f"planflow-{status.run_id}-tasks",
-                  description=f"Tasks of run {status.run_id}: {status.status}; {ledger}")
+    return rows, f"Tasks of run {status.run_id}: {status.status}; {ledger}"

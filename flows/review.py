@@ -34,6 +34,7 @@ from planning.models import PlanTask
 from planning.status import TaskState, open_store
 from tasks.plan_task import TaskOutcome
 from tasks.review import ReviewFailed, ReviewJob, agent_review, command_review
+from tasks.run_log import run_logger
 
 
 class ReviewOutcome(BaseModel):
@@ -147,8 +148,13 @@ def review_round(ctx: RunContext, job: RoundInput) -> RoundResult:
     try:
         verdicts, usage = _verdicts(ctx, job, items, tip, title)
     except (ReviewFailed, AgentConfigError) as exc:
+        run_logger().error(f"{title}: no verdict: {exc}")
         return RoundResult(tip=tip, error=str(exc))
     _publish(ctx, job, verdicts, usage)
+    for task_id, verdict in verdicts.items():
+        comments = f": {verdict.comments.strip()}" if verdict.comments.strip() else ""
+        log = run_logger().info if verdict.approved else run_logger().warning
+        log(f"{title}: task {task_id} {'approved' if verdict.approved else 'rejected'}{comments}")
     rejected = {task_id: verdict.comments or "rejected without reasons"
                 for task_id, verdict in verdicts.items() if not verdict.approved}
     if not rejected or not job.fix:

@@ -26,6 +26,7 @@ from flows.author_plan import PlanParams, write_plan
 from flows.authoring import AgentParams
 from flows.context import ExecuteParams
 from flows.execute import execute_plan
+from flows.parameters import fields_as_parameters, flow_arguments
 from flows.report import publish_markdown
 from flows.spec import SpecParams, write_spec
 from gitops.files import read_committed
@@ -59,6 +60,7 @@ class Approval(RunInput):
 
 
 @flow(name="ship")
+@fields_as_parameters(ShipParams)
 def ship(params: ShipParams) -> dict | State:
     """Write the spec and the plan of ``params.request`` and execute the plan into a stack.
 
@@ -73,7 +75,7 @@ def ship(params: ShipParams) -> dict | State:
 
     def spec_step(feedback: str | None) -> dict:
         step = write_spec.with_options(flow_run_name=f"{run_id}-spec")
-        return step(SpecParams(**agent, request=params.request, feedback=feedback))
+        return step(**flow_arguments(SpecParams(**agent, request=params.request, feedback=feedback)))
 
     spec = _approved("spec", spec_step(None), spec_step, params, repo) if params.approve_spec else spec_step(None)
     if spec is None:
@@ -81,8 +83,8 @@ def ship(params: ShipParams) -> dict | State:
 
     def plan_step(feedback: str | None) -> dict:
         step = write_plan.with_options(flow_run_name=f"{run_id}-plan")
-        return step(PlanParams(**agent, spec_path=spec["path"], max_parallel=params.max_parallel,
-                               feedback=feedback))
+        return step(**flow_arguments(PlanParams(**agent, spec_path=spec["path"],
+                                                max_parallel=params.max_parallel, feedback=feedback)))
 
     plan = _approved("plan", plan_step(None), plan_step, params, repo) if params.approve_plan else plan_step(None)
     if plan is None:
@@ -91,13 +93,13 @@ def ship(params: ShipParams) -> dict | State:
     plan_file = repo.state_dir / "runs" / run_id / "plan.md"
     plan_file.write_text(read_committed(repo, plan["commit"], plan["path"]) + "\n", encoding="utf-8")
     execute = execute_plan.with_options(flow_run_name=f"{run_id}-execute")
-    state = execute(ExecuteParams(
+    state = execute(**flow_arguments(ExecuteParams(
         plan_path=str(plan_file), repo=str(repo.root), agent=params.agent,
         agent_command=params.agent_command, agent_block=params.agent_block,
         budget_usd=params.budget_usd, max_parallel=params.max_parallel, run_id=run_id,
         timeout_s=params.timeout_s, retries=params.retries, retry_delay_s=params.retry_delay_s,
         quality_gates=params.quality_gates, plan_format="spectacular", base=plan["commit"],
-    ), return_state=True)
+    )), return_state=True)
     store = open_store(status_path(repo.state_dir, run_id))
     store.update(stack=[spec["branch"], plan["branch"], *store.status.stack])
     if not state.is_completed():

@@ -11,6 +11,7 @@ from prefect import flow
 from pydantic import Field
 
 from flows.authoring import AuthorParams, author_document
+from flows.parameters import fields_as_parameters
 from flows.prompts import render
 from gitops.repo import open_repository
 from planning.authoring import conventions_in, new_run_id, spec_findings, spec_folder
@@ -23,6 +24,7 @@ class SpecParams(AuthorParams):
 
 
 @flow(name="write-spec")
+@fields_as_parameters(SpecParams)
 def write_spec(params: SpecParams) -> dict:
     """Write and commit the spec of ``params.request``.
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flows.context import ExecuteParams, RunContext
 from flows.handoff import last_toucher, record_context
+from flows.report import publish_progress
 from gitops.errors import StackConflict
 from gitops.repo import Repository, StackEntry, open_repository
 from planning.loader import load_plan
@@ -18,6 +19,7 @@ from tasks.agent_setup import resolve_agent
 from tasks.errors import ResolutionFailed
 from tasks.plan_task import TaskOutcome
 from tasks.resolve import Resolution, ResolveSpec, resolve_conflict
+from tasks.run_log import run_logger
 
 
 def stack_outcomes(ctx: RunContext, base: str, outcomes: list[TaskOutcome]) -> list[str]:
@@ -38,27 +40,37 @@ def stack_outcomes(ctx: RunContext, base: str, outcomes: list[TaskOutcome]) -> l
     notes = {o.task_id: o.warnings for o in outcomes}
     resolved: dict[str, str] = {}
     resolving: bool | None = None
+    logger = run_logger()
     while True:
         try:
             tips = repo.stack(base, entries, scratch)
             break
         except StackConflict as conflict:
             resolving = resolution_on(ctx.params) if resolving is None else resolving
-            if not resolving:
-                raise
             if conflict.task in resolved:  # never loop on a cached resolution
                 conflict.notes.append(f"Task {conflict.task} conflicted again after its resolution.")
+            if not resolving or conflict.task in resolved:
+                logger.error(f"stacking stopped on a conflict:\n{conflict.report()}")
                 raise
+            logger.warning(f"task {conflict.task} conflicts in {', '.join(conflict.files)} when"
+                           " stacked: a resolver agent settles it")
             index = [entry.label for entry in entries].index(conflict.task)
-            resolution = _resolve(ctx, repo, base, entries[:index + 1], conflict)
+            try:
+                resolution = _resolve(ctx, repo, base, entries[:index + 1], conflict)
+            except StackConflict:
+                logger.error(f"stacking stopped on a conflict:\n{conflict.report()}")
+                raise
             entries[index] = entries[index].model_copy(update={"tip": resolution.commit})
             against = f"task {resolution.other}" if resolution.other else "the base"
             resolved[conflict.task] = (f"stacking conflict with {against} in {', '.join(conflict.files)}"
                                        f" resolved by the {resolution.agent} agent")
             notes[conflict.task] = [*notes[conflict.task], resolved[conflict.task]]
+            logger.info(f"task {conflict.task}: {resolved[conflict.task]} (commit {resolution.commit[:10]})")
     for outcome, tip in zip(outcomes, tips):
         store.update_task(outcome.task_id, commit=tip, warnings=notes[outcome.task_id])
+        logger.info(f"stacked task {outcome.task_id}: branch {outcome.branch} at {tip[:10]}")
     record_context(ctx, outcomes, tips, resolved)
+    publish_progress(store.status)
     if ctx.params.remote:
         repo.push(ctx.params.remote, [f"refs/heads/{entry.branch}" for entry in entries])
     return tips

@@ -9,6 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from flows.parameters import flow_arguments
+
 if TYPE_CHECKING:
     from prefect.states import State
 
@@ -28,8 +30,9 @@ class PrefectStartError(RuntimeError):
 def prepare_prefect(verbose: bool, ephemeral: bool = False,
                     say: Callable[[str], object] = print) -> str | None:
     """Set up the Prefect server of a command that runs flows and return its API URL (None for
-    a temporary one). Turns off analytics, shows Prefect's logs only when ``verbose``
-    (``PREFECT_LOGGING_LEVEL``; a value the user set wins) and guards this process's children
+    a temporary one). Turns off analytics, sends the runs' logs (INFO and up) to the Prefect API
+    but shows them on the console only when ``verbose`` (``PREFECT_LOGGING_LEVEL``,
+    ``PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL``; values the user set win) and guards this process's children
     (``planflow.server_guard``). Then: with ``PREFECT_API_URL`` set (environment or Prefect
     profile), checks that it answers; else, unless ``ephemeral`` (or ``$PLANFLOW_EPHEMERAL`` is
     1), reuses or starts the local server (``planflow.server_local``; ``say`` gets its start
@@ -41,7 +44,9 @@ def prepare_prefect(verbose: bool, ephemeral: bool = False,
     from planflow.server_guard import guard_children
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "CRITICAL")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     try:
         limit = server_local.timeout_s()
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(int(limit)))
@@ -115,14 +120,14 @@ def run_flow_state(flow: Any, params: BaseModel, say: Callable[[str], object] | 
 
     flow_run_id = os.environ.pop(FLOW_RUN_VAR, None)
     if not flow_run_id and not (say and PREFECT_API_URL.value()):
-        return flow(params, return_state=True)
+        return flow(**flow_arguments(params), return_state=True)
     with get_client(sync_client=True) as client:
         if flow_run_id:
             flow_run = client.read_flow_run(UUID(flow_run_id))
         else:
             from prefect.utilities.urls import url_for
 
-            flow_run = client.create_flow_run(flow, parameters={"params": params.model_dump(mode="json")})
+            flow_run = client.create_flow_run(flow, parameters=params.model_dump(mode="json"))
             url = url_for("flow-run", obj_id=flow_run.id)
             say(f"planflow: flow run {flow_run.name}" + (f": {url}" if url else ""))
-    return run_flow(flow, flow_run=flow_run, parameters={"params": params}, return_type="state")
+    return run_flow(flow, flow_run=flow_run, parameters=flow_arguments(params), return_type="state")

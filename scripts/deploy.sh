@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Configure the Prefect server in PREFECT_API_URL for planflow: the `planflow` process work
-# pool, the `planflow-agents` global concurrency limit, the blocks, and every deployment of
-# prefect.yaml. Safe to run again. Settings (environment):
+# pool, the `planflow-agents` global concurrency limit, the blocks, every deployment of
+# prefect.yaml, then `python -m flows.prefect_setup` (the parameter rules checked when a flow
+# run is created). Safe to run again. Settings (environment):
 #   PLANFLOW_SOURCE       where workers get planflow's code (default: this checkout)
 #   PLANFLOW_REPO         the repository plans run on by default (default: this checkout)
 #   PLANFLOW_TZ           the nightly schedule's time zone (default: UTC)
@@ -22,3 +23,4 @@ for module in blocks/*.py; do
   [ "$name" = __init__ ] || prefect block register -m "blocks.$name"
 done
 prefect --no-prompt deploy --all
+python -m flows.prefect_setup

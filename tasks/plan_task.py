@@ -21,7 +21,7 @@ from agents.base import AgentRequest, run_agent
 from agents.failures import Failure
 from agents.prompt import build_prompt
 from gitops.names import branch_name, worktree_path
-from gitops.repo import open_repository
+from gitops.repo import Repository, open_repository
 from planning.handoff import ContextRecord, parse_notes
 from planning.disk import DiskFull, free_bytes, min_free_bytes
 from planning.models import PlanTask
@@ -32,10 +32,11 @@ from planning.worktree_config import WorktreeConfig
 from tasks.agent_setup import resolve_agent
 from tasks.audit import AgentAudit
 from tasks.defaults import DEFAULT_RETRIES, WorkKeyPolicy, result_serializer, result_storage, work_key
-from tasks.errors import AgentFailed, BudgetReached, GateFailed, NoChanges
+from tasks.errors import AgentFailed, BudgetReached, GateFailed, NoChanges, TaskRunError
 from tasks.gates import GateFeedback, run_gates
 from tasks.landed import land, landed
 from tasks.limits import agent_slot
+from tasks.run_log import log_tail, run_logger
 from tasks.worktree_setup import ready_worktree
 
 
@@ -166,7 +167,7 @@ def _cache_key(spec: TaskSpec) -> str:
 
 @task(
     name="run-plan-task",
-    task_run_name="task-{spec.task.id}",
+    task_run_name="{spec.task.id} {spec.task.slug}",
     cache_policy=WorkKeyPolicy(param="spec"),
     persist_result=True,
     result_storage=result_storage(),
@@ -181,12 +182,37 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
     killed before Prefect persisted the result) is returned as it was recorded, without
     calling an agent.
 
+    Logs (Prefect's run logger) the attempt, a salvaged earlier attempt, the outcome and its
+    warnings, or the failure with the last lines of the agent's log.
+
     Returns a ``TaskOutcome``. Raises ``DiskFull`` when the agent failed on a full disk,
     ``SetupFailed`` when the worktree could not be made ready, ``AgentFailed``, ``GateFailed``,
     ``NoChanges`` or
     ``AgentMisbehaved`` (``tasks.audit``; worktree and branch kept), ``AgentConfigError`` when the agent cannot be built, ``BudgetReached``
     when the run's cost passed its budget before the start, ``GitError`` when git fails.
     """
+    logger = run_logger()
+    try:
+        outcome = _run_plan_task(spec, logger)
+    except TaskRunError as error:
+        tail = "" if error.output.strip() else log_tail(error.log_path)
+        logger.error(f"task {spec.task.id}: attempt {_attempt()} failed: {error}"
+                     + (f"\n--- last lines of the agent's log ---\n{tail}" if tail else ""))
+        raise
+    except BudgetReached as stop:
+        logger.warning(str(stop))
+        raise
+    for warning in outcome.warnings:
+        logger.warning(f"task {spec.task.id}: {warning}")
+    how = "recovered from its landed record" if outcome.recovered else f"attempt {outcome.attempts}"
+    logger.info(f"task {spec.task.id} done ({how}): commit {outcome.commit[:10]} on branch"
+                f" {outcome.branch}, {len(outcome.files_changed)} file(s) changed,"
+                f" {outcome.duration_s:g} s")
+    return outcome
+
+
+def _run_plan_task(spec: TaskSpec, logger: Any) -> TaskOutcome:
+    """``run_plan_task``'s work (see there), logging the start and salvage to ``logger``."""
     started = time.monotonic()
     plan_task = spec.task
     repo = open_repository(spec.repo)
@@ -211,6 +237,9 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
     gate_failure = gate_feedback.read(attempt)
 
     agent = resolve_agent(spec.agent, spec.agent_block, spec.agent_command, plan_task.agent)
+    logger.info(f"task {plan_task.id} {plan_task.title!r}: attempt {attempt}, {agent.name} agent,"
+                f" from {start[:10]} on branch {branch}")
+    _log_salvage(logger, repo, worktree, branch, start)
     repo.prepare_worktree(worktree, branch, start)
     ready_worktree(spec.worktree, repo, worktree, branch, plan_task.id, log_path, spec.timeout_s, store)
     audit = AgentAudit(repo, plan_task.id, worktree, branch, start,
@@ -287,3 +316,14 @@ def run_plan_task(spec: TaskSpec) -> TaskOutcome:
     repo.remove_worktree(worktree)
     return outcome
 
+
+
+def _log_salvage(logger: Any, repo: Repository, worktree: Path, branch: str, start: str) -> None:
+    """Log what ``prepare_worktree`` is about to salvage: an earlier attempt's worktree and its
+    branch's commits that ``start`` lacks (kept under ``refs/planflow/salvage/``)."""
+    if worktree.exists():
+        logger.warning(f"an earlier attempt's worktree {worktree} is salvaged and replaced")
+    old = repo.resolve(f"refs/heads/{branch}")
+    if old and old != start and not repo.contains(start, old):
+        logger.warning(f"branch {branch} held commit {old[:10]} of an earlier attempt: salvaged"
+                       " under refs/planflow/salvage/ before the branch is reset")

@@ -160,9 +160,8 @@ def test_ship_pauses_for_approvals_and_revises_with_feedback(tmp_path):
     resume_paused([{"approve": False, "feedback": "Colours are out of scope too."},
                    {"approve": True}, {"approve": True}], done)
     try:
-        result = ship(ShipParams(request="Add a greeting", repo=str(repo), agent_command=command,
-                                 run_id="dec1de", retry_delay_s=0, approve_spec=True,
-                                 approve_plan=True))
+        result = ship(request="Add a greeting", repo=str(repo), agent_command=command,
+                      run_id="dec1de", retry_delay_s=0, approve_spec=True, approve_plan=True)
     finally:
         done.set()
 

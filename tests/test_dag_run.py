@@ -37,28 +37,43 @@ def plan_text(mark, calls) -> str:
         """
 
 
-def ui_edges(flow_run_name: str) -> dict[str, set[str]]:
-    """``{task run name: names of the task runs it waits for}`` in the subflow run
-    ``flow_run_name``, as the Prefect UI's run graph draws them (polled: task runs arrive as
-    events)."""
+def ui_task_runs(*flow_run_names: str, expected: int = 4) -> dict[str, dict[str, set[str]]]:
+    """``{flow run name: {task run name: names of the task runs it waits for}}`` for the flow
+    runs ``flow_run_names`` (polled until ``expected`` task runs with resolved edges arrived)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterName, TaskRunFilter,
                                                 TaskRunFilterFlowRunId)
 
-    edges: dict[str, set[str]] = {}
+    found: dict[str, dict[str, set[str]]] = {}
     with get_client(sync_client=True) as client:
-        (flow_run,) = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[flow_run_name])))
+        flow_runs = {run.id: run.name for run in client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=list(flow_run_names))))}
+        assert len(flow_runs) == len(flow_run_names), flow_runs
         for _ in range(50):
             runs = client.read_task_runs(task_run_filter=TaskRunFilter(
-                flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run.id])))
+                flow_run_id=TaskRunFilterFlowRunId(any_=list(flow_runs))))
             names = {run.id: run.name for run in runs}
-            edges = {run.name: {names.get(link.id, "?") for link in run.task_inputs.get("wait_for", [])}
-                     for run in runs}
-            if len(edges) == 4 and "?" not in set().union(*edges.values()):
+            found = {name: {} for name in flow_runs.values()}
+            for run in runs:
+                found[flow_runs[run.flow_run_id]][run.name] = {
+                    names.get(link.id, "?") for link in run.task_inputs.get("wait_for", [])}
+            waits = [w for runs_of in found.values() for w in runs_of.values()]
+            if len(runs) == expected and "?" not in set().union(*waits):
                 break
             time.sleep(0.2)
-    return edges
+    return found
+
+
+def phase_parent(flow_run_name: str) -> str:
+    """The name of the flow run whose subflow run ``flow_run_name`` is."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with get_client(sync_client=True) as client:
+        (run,) = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(any_=[flow_run_name])))
+        parent = client.read_task_run(run.parent_task_run_id)
+        return client.read_flow_run(parent.flow_run_id).name
 
 
 def test_dag_starts_a_task_when_its_dependencies_are_stacked_and_resumes_from_the_cache(tmp_path, capsys):
@@ -83,8 +98,11 @@ def test_dag_starts_a_task_when_its_dependencies_are_stacked_and_resumes_from_th
     assert git(repo, "show", f"{tips[2]}:c.txt") == "no-b"
     assert git(repo, "rev-parse", "refs/planflow/da9da9/task-d^") == tips[2]
     assert "Traceback" not in err
-    assert ui_edges("da9da9-dag") == {"task-a": set(), "task-b": set(), "task-c": {"task-a"},
-                                      "task-d": {"task-b", "task-c"}}
+    # each phase its own subflow run holding its task runs; the edges cross the phases
+    assert ui_task_runs("da9da9-phase-1", "da9da9-phase-2") == {
+        "da9da9-phase-1": {"a first": set(), "b slow": set()},
+        "da9da9-phase-2": {"c after-a": {"a first"}, "d after-b-and-c": {"b slow", "c after-a"}}}
+    assert phase_parent("da9da9-phase-1") == phase_parent("da9da9-phase-2") == "da9da9-dag"
 
     again = run_cli(capsys, str(plan), "--repo", str(repo))
 

@@ -102,7 +102,8 @@ def served(tmp_path_factory) -> Iterator[Served]:
                PLANFLOW_SOURCE=str(source), PLANFLOW_REPO=str(repo), PLANFLOW_TZ="Europe/Berlin",
                PREFECT_SERVER_ANALYTICS_ENABLED="false",
                PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
-               PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_LOGGING_LEVEL="INFO")
+               PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_LOGGING_LEVEL="INFO",
+               PREFECT_FLOWS_HEARTBEAT_FREQUENCY="30", PLANFLOW_HEARTBEAT_GRACE_S="45")
     log = open(work / "server.log", "w")
     server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
                                "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -156,8 +157,8 @@ def test_run_created_like_the_ui_form_completes_with_artifacts_and_a_stack(serve
               - {id: "1.1", title: left, files: [l.txt], run: "echo l > l.txt"}
               - {id: "1.2", title: right, files: [r.txt], run: "echo r > r.txt"}
         """)
-    form = {"params": {"plan_path": str(plan), "repo": str(served.repo), "agent": "shell",
-                       "max_parallel": 2, "retry_delay_s": 0}}
+    form = {"plan_path": str(plan), "repo": str(served.repo), "agent": "shell", "max_parallel": 2,
+            "retry_delay_s": 0}
 
     with served.worker("ui"):
         flow_run = served.run("execute-plan/execute-plan", form)
@@ -172,14 +173,15 @@ def test_run_created_like_the_ui_form_completes_with_artifacts_and_a_stack(serve
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="planflow-0a1b2c")),
             limit=10, sort=ArtifactSort.CREATED_DESC)
         task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(
-            name=TaskRunFilterName(any_=["task-1.1", "task-1.2"])), limit=10,
+            name=TaskRunFilterName(any_=["1.1 left", "1.2 right"])), limit=10,
             sort=TaskRunSort.EXPECTED_START_TIME_DESC)
     assert {a.key for a in artifacts} == {"planflow-0a1b2c-plan", "planflow-0a1b2c-tasks",
-                                          "planflow-0a1b2c-context"}
+                                          "planflow-0a1b2c-context", "planflow-0a1b2c-progress"}
     table = next(a for a in artifacts if a.key == "planflow-0a1b2c-tasks")
     assert {row["task"]: row["status"] for row in json.loads(table.data)} == {
         "1.1": "done", "1.2": "done", "total": "completed"}
-    assert sorted(t.name for t in task_runs if t.state.is_completed()) == ["task-1.1", "task-1.2"]
+    assert sorted(t.name for t in task_runs if t.state.is_completed()) == ["1.1 left", "1.2 right"]
+    assert flow_run.name == "0a1b2c from-the-ui"
     tip = git(served.repo, "rev-parse", "0a1b2c-task-1-2-right")
     assert git(served.repo, "rev-parse", f"{tip}^") == git(served.repo, "rev-parse", "0a1b2c-task-1-1-left")
 
@@ -190,15 +192,66 @@ def test_parameter_form_is_typed_and_rejects_invalid_values(served):
     with served.client() as client:
         deployment = client.read_deployment_by_name("execute-plan/execute-plan")
         schema = deployment.parameter_openapi_schema
-        fields = schema["definitions"]["ExecuteParams"]["properties"]
+        fields = schema["properties"]
         assert fields["max_parallel"]["type"] == "integer" and fields["max_parallel"]["minimum"] == 1
         assert fields["quality_gates"]["type"] == "boolean"
         assert fields["timeout_s"]["type"] == "number"
         assert fields["plan_path"]["type"] == "string"
         with pytest.raises(PrefectHTTPStatusError) as rejected:
             client.create_flow_run_from_deployment(
-                deployment.id, parameters={"params": {"plan_path": "p.md", "max_parallel": 0}})
+                deployment.id, parameters={"plan_path": "p.md", "max_parallel": 0})
     assert rejected.value.response.status_code in (409, 422)
+
+
+def test_form_has_a_field_per_option_and_rejects_rules_between_them_at_creation(served):
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    with served.client() as client:
+        deployment = client.read_deployment_by_name("execute-plan/execute-plan")
+        fields = deployment.parameter_openapi_schema["properties"]
+        assert "shell" in fields["agent"]["enum"] and "claude" in fields["agent"]["enum"]
+        assert fields["reviewer"]["enum"] == ["none", "agent", "command", "human"]
+        assert fields["schedule"]["anyOf"][0]["$ref"].endswith("ScheduleMode")
+        assert all(field.get("description") for field in fields.values())
+        assert deployment.parameters == {"repo": str(served.repo)}  # no placeholder plan path
+        rejected = []
+        for parameters in ({"plan_path": "p.md", "reviewer": "command"},  # no review_command
+                           {"plan_path": "p.md", "agent": "nope"},
+                           {"agent": "shell"}):  # no plan_path
+            with pytest.raises(PrefectHTTPStatusError) as error:
+                client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+            rejected.append((error.value.response.status_code, error.value.response.text))
+    assert [code for code, _ in rejected] == [409, 409, 409]
+    assert "review_command" in rejected[0][1] and "'nope' is not one of" in rejected[1][1]
+    assert "plan_path" in rejected[2][1]
+
+
+def test_cli_params_merge_with_the_deployments_defaults(served):
+    (served.repo / "specs/cli").mkdir(parents=True)
+    write_plan(served.repo / "specs/cli/plan.yaml", """\
+        name: from the command line
+        run_id: c11c11
+        phases:
+          - name: one
+            tasks:
+              - {id: "1", title: cli, files: [c.txt], run: "echo c > c.txt"}
+        """)
+    with served.worker("cli"):
+        typed = subprocess.run(
+            [str(BIN / "prefect"), "deployment", "run", "execute-plan/execute-plan",
+             "--param", "plan_path=specs/cli/plan.yaml", "--param", "agent=shell",
+             "--param", "retry_delay_s=0"],
+            env=served.env, capture_output=True, text=True, timeout=300)
+        assert typed.returncode == 0, typed.stdout + typed.stderr
+        with served.client() as client:
+            [flow_run] = [run for run in client.read_flow_runs(limit=50)
+                          if run.parameters.get("plan_path") == "specs/cli/plan.yaml"]
+        final = served.wait(flow_run.id, 300)
+
+    assert final.state.is_completed(), final.state.message
+    assert final.parameters == {"repo": str(served.repo), "plan_path": "specs/cli/plan.yaml",
+                                "agent": "shell", "retry_delay_s": 0}
+    assert git(served.repo, "show", "c11c11-task-1-cli:c.txt") == "c"
 
 
 def test_nightly_deployment_is_scheduled_by_the_server(served):
@@ -235,13 +288,13 @@ def test_killed_worker_run_resumes_from_cache_on_a_new_worker(served):
             tasks:
 {tasks}
         """)
-    form = {"params": {"plan_path": str(plan), "repo": str(repo), "retry_delay_s": 0}}
+    form = {"plan_path": str(plan), "repo": str(repo), "retry_delay_s": 0}
     status_file = repo / ".git/planflow/runs/c0ffee/status.json"
 
     with served.worker("doomed") as worker:
         with served.client() as client:
             target = client.read_deployment_by_name("execute-plan/execute-plan")
-            client.create_flow_run_from_deployment(target.id, parameters=form)
+            doomed = client.create_flow_run_from_deployment(target.id, parameters=form)
         deadline = time.monotonic() + 120
         done: list[str] = []
         while len(done) < 3 and time.monotonic() < deadline:
@@ -250,7 +303,17 @@ def test_killed_worker_run_resumes_from_cache_on_a_new_worker(served):
                 done = [t["id"] for t in status["tasks"] if t["state"] == "done"]
             time.sleep(0.2)
         assert len(done) >= 3, "the run did not get going"
+        with served.client() as client:  # the flow run's own process, before it can say why
+            pid = int(client.read_flow_run(doomed.id).infrastructure_pid.rsplit(":", 1)[-1])
+        subprocess.run(["kill", "-9", str(pid)], check=False)
         kill_session(worker)
+    with served.client() as client:  # the heartbeat automation of scripts/deploy.sh
+        deadline = time.monotonic() + 600
+        while not client.read_flow_run(doomed.id).state.is_crashed():
+            assert time.monotonic() < deadline, "the killed run was not marked Crashed in 600 s"
+            time.sleep(2)
+        crashed = client.read_flow_run(doomed.id).state
+    assert "No heartbeat for 45 s" in crashed.message
     finished_before = {t["id"]: t["commit"] for t in json.loads(status_file.read_text())["tasks"]
                        if t["state"] == "done"}
     called_before = calls.read_text().split()
@@ -288,9 +351,9 @@ def test_nightly_runs_each_pending_plan_once(served):
     (repo / "specs" / "gamma" / "plan.yaml").write_text("name: broken\nphases: [\n")
 
     with served.worker("night"):
-        alpha = served.run("execute-plan/execute-plan", {"params": {
-            "plan_path": str(repo / "specs/alpha/plan.yaml"), "repo": str(repo)}})
-        nightly = served.run("nightly/nightly", {"params": {"repo": str(repo), "plans_dir": "specs"}},
+        alpha = served.run("execute-plan/execute-plan", {
+            "plan_path": str(repo / "specs/alpha/plan.yaml"), "repo": str(repo)})
+        nightly = served.run("nightly/nightly", {"repo": str(repo), "plans_dir": "specs"},
                              timeout_s=300)
 
     assert alpha.state.is_completed() and nightly.state.is_completed(), nightly.state.message
@@ -298,10 +361,69 @@ def test_nightly_runs_each_pending_plan_once(served):
         runs = client.read_flow_runs(
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["execute-plan"])),
             limit=50, sort=FlowRunSort.START_TIME_DESC)
-    planned = sorted(run.parameters["params"]["plan_path"] for run in runs
-                     if str(repo) in run.parameters["params"]["plan_path"])
+    planned = sorted(run.parameters["plan_path"] for run in runs
+                     if str(repo) in run.parameters["plan_path"])
     assert planned == [str(repo / "specs/alpha/plan.yaml"), str(repo / "specs/beta/plan.yaml")]
     assert git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/").count("-task-1-") == 2
+    beta = next(run for run in runs if run.parameters["plan_path"].endswith("beta/plan.yaml"))
+    assert beta.name.endswith(" beta") and len(beta.name) == len("abcdef beta")
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+    from prefect.artifacts import Artifact
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    lines = "\n".join(flow_run_logs(served, nightly.id))
+    assert f"skipped {repo}/specs/alpha/plan.yaml: run " in lines and "already completed" in lines
+    assert f"skipped {repo}/specs/gamma/plan.yaml: invalid plan:" in lines
+    assert f"started {repo}/specs/beta/plan.yaml as run {beta.name}" in lines
+    with served.client() as client:
+        task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(
+            flow_run_id=TaskRunFilterFlowRunId(any_=[nightly.id])))
+    assert beta.name in {run.name for run in task_runs}
+    assert not any(run.name.startswith("run-") for run in task_runs)
+    with temporary_settings({PREFECT_API_URL: served.url}):
+        listing = Artifact.get("planflow-nightly").data
+    assert "gamma/plan.yaml" in listing and "invalid plan" in listing and "Completed" in listing
+
+
+def flow_run_logs(served: Served, flow_run_id) -> list[str]:
+    """The messages of every log line of a flow run (its own and its task runs'), oldest
+    first, read back through the API."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+
+    with served.client() as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                                limit=200, sort=LogSort.TIMESTAMP_ASC)
+    return [log.message for log in logs]
+
+
+def test_run_logs_planflow_lines_and_names_runs_by_run_id_and_task(served):
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+
+    plan = write_plan(served.work / "logged-plan.yaml", """\
+        name: Log check
+        run_id: 10a10a
+        phases:
+          - name: one
+            tasks:
+              - {id: "1", title: first, files: [a.txt], run: "echo a > a.txt"}
+              - {id: "2", title: second, files: [b.txt], run: "echo oops; exit 3"}
+        """)
+    with served.worker("logs"):
+        flow_run = served.run("execute-plan/execute-plan", {"plan_path": str(plan), "retries": 0})
+
+    assert flow_run.state.is_failed() and flow_run.name == "10a10a log-check"
+    with served.client() as client:
+        task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(
+            flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run.id])))
+    assert {"1 first", "2 second"} <= {run.name for run in task_runs}
+    lines = "\n".join(flow_run_logs(served, flow_run.id))
+    assert "run 10a10a: plan 'Log check', 2 task(s) in 1 phase(s)" in lines
+    assert "task 1 'first': attempt 1, shell agent" in lines
+    assert "task 1 done (attempt 1): commit" in lines
+    assert "stacked task 1: branch 10a10a-task-1-first at" in lines
+    assert "task 2: attempt 1 failed: task 2: shell agent exited 3" in lines and "oops" in lines
+    assert "task(s) 2 failed" in lines
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -310,7 +432,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium not installed "
                     "(scripts/test-deps.sh installs it when run as root)")
-def test_prefect_ui_shows_the_finished_run_and_its_artifacts(served):
+def test_prefect_ui_shows_the_finished_run_its_logs_phase_subflows_and_artifacts(served):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
     from playwright.sync_api import sync_playwright
 
     plan = write_plan(served.work / "page-plan.yaml", """\
@@ -320,13 +443,19 @@ def test_prefect_ui_shows_the_finished_run_and_its_artifacts(served):
           - name: one
             tasks:
               - {id: "1", title: page, files: [p.txt], run: "echo p > p.txt"}
+          - name: two
+            tasks:
+              - {id: "2", title: later, files: [q.txt], depends_on: ["1"], run: "echo q > q.txt"}
         """)
     with served.worker("page"):
         flow_run = served.run("execute-plan/execute-plan",
-                              {"params": {"plan_path": str(plan), "repo": str(served.repo)}})
+                              {"plan_path": str(plan), "repo": str(served.repo)})
     assert flow_run.state.is_completed()
-    screenshot = ROOT / ".planflow" / "test-artifacts" / "flow-run-page.png"
-    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    with served.client() as client:
+        [dag] = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(any_=["9a9e00-dag"])))
+    screenshots = ROOT / ".planflow" / "test-artifacts"
+    screenshots.mkdir(parents=True, exist_ok=True)
     ui = served.url.removesuffix("/api")
 
     with sync_playwright() as playwright:
@@ -334,15 +463,25 @@ def test_prefect_ui_shows_the_finished_run_and_its_artifacts(served):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{ui}/runs/flow-run/{flow_run.id}")
         page.get_by_text(flow_run.name).first.wait_for(timeout=60_000)
+        page.get_by_text("Logs", exact=True).first.click()
+        page.get_by_text("run 9a9e00: plan 'on the page'").first.wait_for(timeout=60_000)
+        logs = page.inner_text("body")
         page.get_by_text("Artifacts", exact=True).first.click()
         page.get_by_text("planflow-9a9e00-tasks").first.wait_for(timeout=60_000)
         body = page.inner_text("body")
-        page.screenshot(path=str(screenshot))
+        page.screenshot(path=str(screenshots / "flow-run-page.png"))
+        page.goto(f"{ui}/runs/flow-run/{dag.id}")
+        page.get_by_text("Subflow Runs", exact=True).first.click()
+        page.get_by_text("9a9e00-phase-2").first.wait_for(timeout=60_000)
+        subflows = page.inner_text("body")
+        page.screenshot(path=str(screenshots / "phase-subflows.png"))
         browser.close()
 
-    assert flow_run.name in body and "Completed" in body
-    assert "planflow-9a9e00-plan" in body and "planflow-9a9e00-tasks" in body
-    assert screenshot.stat().st_size > 10_000
+    assert flow_run.name == "9a9e00 on-the-page" and flow_run.name in body and "Completed" in body
+    assert "planflow-9a9e00-plan" in body and "planflow-9a9e00-progress" in body
+    assert "run 9a9e00 completed" in logs
+    assert "9a9e00-phase-1" in subflows and "9a9e00-phase-2" in subflows
+    assert (screenshots / "phase-subflows.png").stat().st_size > 10_000
 
 
 def test_two_workers_share_one_run_through_a_bare_remote(served):
@@ -362,8 +501,8 @@ def test_two_workers_share_one_run_through_a_bare_remote(served):
             tasks:
 {tasks}
         """)
-    form = {"params": {"plan_path": str(plan), "repo": str(checkout), "remote": str(remote),
-                       "max_parallel": 4, "retry_delay_s": 0}}
+    form = {"plan_path": str(plan), "repo": str(checkout), "remote": str(remote), "max_parallel": 4,
+            "retry_delay_s": 0}
 
     with served.worker("north", limit=2, clones=served.work / "clones-north"), \
             served.worker("south", limit=2, clones=served.work / "clones-south"):
@@ -390,14 +529,13 @@ def test_ship_deployment_pauses_for_both_approvals_then_ships(served):
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "textkit")
-    form = {"params": {"request": "Add text statistics to textkit", "repo": str(repo),
-                       "agent_command": f"sh {ROOT}/examples/authoring/author.sh",
-                       "run_id": "5a1d0c", "retry_delay_s": 0, "approve_spec": True,
-                       "approve_plan": True}}
+    form = {"request": "Add text statistics to textkit", "repo": str(repo),
+            "agent_command": f"sh {ROOT}/examples/authoring/author.sh", "run_id": "5a1d0c",
+            "retry_delay_s": 0, "approve_spec": True, "approve_plan": True}
 
     with served.worker("ship"), served.client() as client:
         deployment = client.read_deployment_by_name("ship/ship")
-        fields = deployment.parameter_openapi_schema["definitions"]["ShipParams"]["properties"]
+        fields = deployment.parameter_openapi_schema["properties"]
         assert fields["approve_plan"]["type"] == "boolean" and fields["request"]["type"] == "string"
         flow_run = client.create_flow_run_from_deployment(deployment.id, parameters=form)
         for kind in ("spec", "plan"):  # what a reviewer reads, then the Resume form
@@ -451,3 +589,79 @@ def wait_worker_online(served: Served, name: str, timeout_s: float = 180) -> Non
                 return
             time.sleep(1)
     raise AssertionError(f"worker {name} not online after {timeout_s} s")
+
+
+def test_progress_and_tasks_table_move_while_the_run_executes(served):
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    mark = served.work / "go-on"
+    plan = write_plan(served.work / "live-plan.yaml", f"""\
+        name: live
+        run_id: 11fe00
+        phases:
+          - name: one
+            tasks:
+              - {{id: "1", title: first, files: [a.txt], run: "echo a > a.txt"}}
+              - {{id: "2", title: waits, files: [b.txt],
+                 run: "while [ ! -f {mark} ]; do sleep 0.2; done; echo b > b.txt"}}
+        """)
+
+    def artifacts(flow_run_id) -> dict:
+        with served.client() as client:
+            found = client.read_artifacts(artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+        return {a.key: a for a in found}
+
+    with served.worker("live"), served.client() as client:
+        deployment = client.read_deployment_by_name("execute-plan/execute-plan")
+        flow_run = client.create_flow_run_from_deployment(
+            deployment.id, parameters={"plan_path": str(plan), "retries": 0})
+        deadline = time.monotonic() + 300
+        live = {}
+        while time.monotonic() < deadline:
+            live = artifacts(flow_run.id)
+            if "planflow-11fe00-progress" in live and live["planflow-11fe00-progress"].data == 50.0:
+                break
+            time.sleep(1)
+        assert live.get("planflow-11fe00-progress") and live["planflow-11fe00-progress"].data == 50.0, live
+        running = client.read_flow_run(flow_run.id).state
+        rows = {row["task"]: row for row in json.loads(live["planflow-11fe00-tasks"].data)}
+        mark.touch()
+        final = served.wait(flow_run.id, 300)
+
+    assert running.is_running()
+    assert rows["1"]["status"] == "done" and rows["1"]["branch"] == "11fe00-task-1-first"
+    assert rows["2"]["status"] in ("pending", "running") and rows["total"]["status"] == "running"
+    assert "1 of 2 tasks finished" in live["planflow-11fe00-progress"].description
+    assert final.state.is_completed(), final.state.message
+    after = artifacts(flow_run.id)
+    assert after["planflow-11fe00-progress"].id == live["planflow-11fe00-progress"].id
+    assert after["planflow-11fe00-progress"].data == 100.0
+    assert after["planflow-11fe00-tasks"].id == live["planflow-11fe00-tasks"].id  # updated in place
+    assert json.loads(after["planflow-11fe00-tasks"].data)[-1]["status"] == "completed"
+
+
+def test_new_run_of_a_run_id_crashes_its_older_run_left_running(served):
+    from prefect.states import Running
+
+    plan = write_plan(served.work / "stale-plan.yaml", """\
+        name: stale
+        run_id: 5a1e00
+        phases:
+          - name: one
+            tasks:
+              - {id: "1", title: only, files: [s.txt], run: "echo s > s.txt"}
+        """)
+    with served.client() as client:  # what a killed worker leaves: Running, no process
+        deployment = client.read_deployment_by_name("execute-plan/execute-plan")
+        old = client.create_flow_run_from_deployment(deployment.id, name="5a1e00 stale",
+                                                     parameters={"plan_path": str(plan)})
+        client.set_flow_run_state(old.id, Running(), force=True)
+    with served.worker("stale"):
+        new = served.run("execute-plan/execute-plan", {"plan_path": str(plan)})
+    with served.client() as client:
+        old_state = client.read_flow_run(old.id).state
+
+    assert new.state.is_completed(), new.state.message
+    assert old_state.is_crashed() and str(new.id) in old_state.message
+    assert "marked flow run '5a1e00 stale'" in "\n".join(flow_run_logs(served, new.id))

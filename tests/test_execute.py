@@ -301,7 +301,8 @@ def test_console_script_against_a_prefect_server(tmp_path, prefect_api):
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="planflow-5e7e1d")),
             limit=20, sort=ArtifactSort.CREATED_DESC)}
     assert "5e7e1d-phase-1" in names
-    assert keys == {"planflow-5e7e1d-plan", "planflow-5e7e1d-tasks", "planflow-5e7e1d-context"}
+    assert keys == {"planflow-5e7e1d-plan", "planflow-5e7e1d-tasks", "planflow-5e7e1d-context",
+                    "planflow-5e7e1d-progress"}
 
 
 def test_deployment_entrypoint_loads_the_flow():
@@ -312,7 +313,8 @@ def test_deployment_entrypoint_loads_the_flow():
     entrypoint = config["deployments"][0]["entrypoint"]
     flow = load_flow_from_entrypoint(str(ROOT / entrypoint))
     assert flow.name == "execute-plan"
-    assert set(flow.parameters.properties) == {"params"}
+    assert {"plan_path", "repo", "agent", "schedule", "reviewer"} <= set(flow.parameters.properties)
+    assert flow.parameters.required == ["plan_path"]
 
 
 def test_repo_that_is_not_git_is_a_clear_error(tmp_path, capsys):

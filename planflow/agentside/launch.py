@@ -101,7 +101,7 @@ def start(job: Job, root: Path, state_dir: Path) -> Launch:
         if busy:
             raise RunInProgress(busy)
         url = prefect_api.server_url()
-        parameters = {"params": job.params.model_dump(mode="json")}
+        parameters = job.params.model_dump(mode="json")
         deployment = prefect_api.ready_deployment(job.deployment) if url else None
         if deployment is not None:
             flow_run = prefect_api.run_deployment_now(deployment, parameters)
