@@ -78,8 +78,11 @@ class AgentResult(BaseModel):
 
     Fields: ``status``; ``exit_code`` (None on timeout); ``message`` (the agent's final message,
     its error, or the tail of its output); ``duration_s`` (seconds); ``log_path``; ``failure``
-    (None when it succeeded); ``tokens_in``/``tokens_out`` (tokens the CLI reports);
-    ``cost_usd`` (USD, None when the CLI reports no cost); ``turns`` (None when not reported);
+    (None when it succeeded); the ledger, one definition for every CLI (README, "The
+    ledger"): ``tokens_in`` (input tokens, the cached ones included), ``tokens_cached`` (of
+    those, read from the provider's prompt cache; None when the CLI does not say),
+    ``tokens_out`` (output tokens), ``cost_usd`` (USD, the CLI's own figure; None when it
+    reports none), ``requests`` (model requests the agent's work made; None when unknown);
     ``session_id``; ``leftovers``: processes the agent left running, killed when it ended
     ({pid: command line}, ``ProcessOutcome.leftovers``).
     """
@@ -91,9 +94,10 @@ class AgentResult(BaseModel):
     log_path: Path
     failure: Failure | None = None
     tokens_in: int = 0
+    tokens_cached: int | None = None
     tokens_out: int = 0
     cost_usd: float | None = None
-    turns: int | None = None
+    requests: int | None = None
     session_id: str | None = None
     leftovers: dict[int, str] = Field(default_factory=dict)
 

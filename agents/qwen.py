@@ -50,7 +50,7 @@ class QwenAgent(CliAgent):
     def report(self, output: str) -> Report:
         """The ``result`` event of the JSON array; an ``[API Error: ...]`` result is an error."""
         events = [e for doc in json_documents(output) if isinstance(doc, list) for e in doc]
-        report = result_report(events) or Report()
+        report = result_report(events, input_counts_cache=True) or Report()
         if report.error is None and report.message.lstrip().startswith("[API Error"):
             report.error = report.message
         return report

@@ -20,7 +20,7 @@ KEY = "sk-test-secret-0123456789"
 
 
 def request_for(tmp_path: Path, **task_fields) -> AgentRequest:
-    task = PlanTask(id="2.1", title="hello", files=["hello.txt"], **task_fields)
+    task = PlanTask(id="2.1", title="hello", **{"files": ["hello.txt"], **task_fields})
     return AgentRequest(run_id="abc123", task=task, prompt="Write hello.txt", worktree=tmp_path / "wt",
                         log_path=tmp_path / "logs" / "task-2-1.attempt-1.log",
                         prompt_path=tmp_path / "logs" / "task-2-1.prompt.md")
@@ -82,11 +82,15 @@ def test_codex_provider_and_opencode_config(tmp_path):
     assert invocation.argv[-3:] == ["-m", "planflow/m", "Write hello.txt"]
 
 
-def test_aider_never_commits_and_gets_the_task_files(tmp_path):
-    argv = get_agent("aider", settings=settings("aider", model="m")).invocation(
-        request_for(tmp_path)).argv
+def test_aider_never_commits_and_gets_the_task_files_that_exist(tmp_path):
+    aider = get_agent("aider", settings=settings("aider", model="m"))
+    request = request_for(tmp_path, files=["hello.txt", "new.txt"])
+    (tmp_path / "wt").mkdir()
+    (tmp_path / "wt" / "hello.txt").write_text("hi\n")
+    argv = aider.invocation(request).argv
     assert argv[:3] == ["aider", "--model", "openai/m"]
     assert "--no-auto-commits" in argv and "--no-dirty-commits" in argv
+    # aider would create new.txt empty: a file the model never wrote would count as work done
     assert argv[-2:] == ["--", "hello.txt"]
 
 
@@ -118,7 +122,8 @@ def test_failure_classes():
         None, None]
     assert classify_text("litellm.RateLimitError: too many requests") is Failure.rate_limit
     assert classify_text("all fine") is None
-    assert [f.value for f in Failure if not f.retryable] == ["auth", "max_turns", "budget"]
+    assert [f.value for f in Failure if not f.retryable] == ["auth", "max_turns", "budget",
+                                                            "rejected"]
 
 
 def test_a_task_agent_overrides_the_runs_default():

@@ -17,13 +17,13 @@ from planning.models import PlanTask
 pytestmark = pytest.mark.skipif(SAMPLES is None, reason="../shared/agents/samples is not present")
 
 OK = {
-    # cli: (tokens in, tokens out, cost USD, turns, session id)
-    "claude": (246, 90, 0.002088, 2, "435d6820-fd84-4a2b-a895-b203a79692f0"),
-    "codex": (246, 90, None, 1, "01a1fe65-95ea-7fd0-96cd-328bbd52b756"),
-    "gemini": (246, 90, None, None, "a1eca83b-9d38-4e20-9033-cb71f9bef403"),
-    "opencode": (246, 90, 0.0, 2, "ses_e01ad49fdffeqekOogcbcLM4Fy"),
-    "aider": (656, 13, 0.00068, 1, None),
-    "qwen": (246, 90, None, 2, "c310aa6a-c35f-4957-ad99-6f68873971fd"),
+    # cli: (tokens in, cached, tokens out, cost USD, model requests, session id)
+    "claude": (246, 0, 90, 0.002088, 2, "435d6820-fd84-4a2b-a895-b203a79692f0"),
+    "codex": (246, 0, 90, None, 2, "01a1fe65-95ea-7fd0-96cd-328bbd52b756"),
+    "gemini": (246, 0, 90, None, 2, "a1eca83b-9d38-4e20-9033-cb71f9bef403"),
+    "opencode": (246, 0, 90, 0.0, 2, "ses_e01ad49fdffeqekOogcbcLM4Fy"),
+    "aider": (656, 0, 13, 0.00068, 1, None),
+    "qwen": (246, 0, 90, None, 2, "c310aa6a-c35f-4957-ad99-6f68873971fd"),
 }
 
 EXIT_CODES = {
@@ -63,9 +63,11 @@ def test_success_sample(tmp_path, cli):
     result = parse_sample(tmp_path, cli, "ok", 0)
 
     assert result.status == "succeeded" and result.failure is None
-    assert (result.tokens_in, result.tokens_out, result.cost_usd, result.turns,
-            result.session_id) == OK[cli]
-    if cli != "aider":
+    assert (result.tokens_in, result.tokens_cached, result.tokens_out, result.cost_usd,
+            result.requests, result.session_id) == OK[cli]
+    if cli == "aider":  # the model's reply, printed before the Tokens: line
+        assert result.message == "hello.txt\n```\nhello from fake llm\n```"
+    else:
         assert result.message == "Done: created hello.txt"
 
 
