@@ -82,16 +82,20 @@ class AiderAgent(CliAgent):
 
     def report(self, output: str) -> Report:
         """Tokens summed over the ``Tokens:`` lines (one model request each; ``sent`` includes
-        the ``cache hit`` tokens, which are the cached figure), the session cost of the last;
+        the ``cache hit`` tokens, which are the cached figure: unknown when no line has one, as
+        aider prints it only when the API names it the Anthropic or DeepSeek way, never for
+        OpenAI's ``cached_tokens``), the session cost of the last;
         the message is the model's reply printed before the last ``Tokens:`` line (so its
         ``DECISION:``/``PENDING:`` lines survive); an error printed after that line (a
         ``litellm.*Error``, an edit-parser crash, a traceback) is the error, classed by the
         litellm exception it names."""
-        report = Report(requests=0, tokens_cached=0)
+        report = Report(requests=0)
         reply_start = last_start = last_end = 0
         for match in _TOKENS.finditer(output):
             report.tokens_in += _count(match.group(1), match.group(2))
-            report.tokens_cached += _count(match.group(5) or "0", match.group(6))
+            if match.group(5):
+                report.tokens_cached = (report.tokens_cached or 0) + _count(match.group(5),
+                                                                            match.group(6))
             report.tokens_out += _count(match.group(7), match.group(8))
             report.requests += 1
             if match.group(10):

@@ -22,7 +22,7 @@ OK = {
     "codex": (246, 0, 90, None, 2, "01a1fe65-95ea-7fd0-96cd-328bbd52b756"),
     "gemini": (246, 0, 90, None, 2, "a1eca83b-9d38-4e20-9033-cb71f9bef403"),
     "opencode": (246, 0, 90, 0.0, 2, "ses_e01ad49fdffeqekOogcbcLM4Fy"),
-    "aider": (656, 0, 13, 0.00068, 1, None),
+    "aider": (656, None, 13, 0.00068, 1, None),
     "qwen": (246, 0, 90, None, 2, "c310aa6a-c35f-4957-ad99-6f68873971fd"),
 }
 
