@@ -37,8 +37,9 @@ _ERROR = re.compile(
     r"|Traceback \(most recent call last\):(?:\n .*)*\n.*"
     r"|.*\blist index out of range\b.*)$", re.MULTILINE)
 _HEADER = re.compile(
-    r"^(?:Aider v|Model: |Git repo: |Repo-map: |Added .* to the chat\.|Applied edit to |"
-    r"Creating empty file|Update git |Analytics |Detected dumb terminal|\$?/)", re.MULTILINE)
+    r"^(?:Aider v|(?:Main |Weak )?[Mm]odel: |Git repo: |Repo-map: |Added .* to the chat\.|"
+    r"Applied edit to |Creating empty file|Update git |Analytics |Detected dumb terminal)",
+    re.MULTILINE)
 """Lines aider prints around a model reply (start-up banner, edits applied)."""
 
 _EXCEPTIONS = {"AuthenticationError": Failure.auth, "PermissionDeniedError": Failure.auth,

@@ -25,8 +25,8 @@ cached tokens (``cached_tokens``, ``cachedContentTokenCount``).
 
 Other shapes: ``neutral_error`` makes an error body carry no status word, the way OpenAI
 answers a bad key (``invalid_request_error``, "request failed"); ``aider_crash`` makes the
-reply to aider name a directory as the file to write, which crashes aider's edit step (it
-prints ``Exception while updating files:`` and a traceback, and exits 0). Codex's tools come
+reply to aider name a directory as the file to write, which breaks aider's edit step (it
+reports the file it cannot write and exits 0, having changed nothing). Codex's tools come
 either at the top level (``shell``, ``apply_patch``: a model set with ``-m``) or, with its
 default model, as an ``additional_tools`` input item holding a JavaScript ``exec`` tool, which
 gets a script running the shell command through its nested ``tools.exec_command``.
@@ -249,7 +249,8 @@ class _Handler(BaseHTTPRequestHandler):
             message["tool_calls"] = [{"id": _id("call_"), "type": "function", "function": {
                 "name": call[0], "arguments": json.dumps(call[1])}}]
         else:
-            message["content"] = script.final_text if tools else _whole_edit(script)
+            message["content"] = script.final_text if tools else _aider_edit(
+                script, "SEARCH/REPLACE" in json.dumps(body.get("messages")))
         finish = "tool_calls" if call else "stop"
         usage = {"prompt_tokens": script.tokens_in, "completion_tokens": script.tokens_out,
                  "total_tokens": script.tokens_in + script.tokens_out,
@@ -392,11 +393,15 @@ def _tool_call(names: list[str], script: Script, kinds: dict | None = None) -> t
     return None
 
 
-def _whole_edit(script: Script) -> str:
-    """The file in aider's ``whole`` format; with ``aider_crash`` the file named is ``.`` (the
-    working directory), which aider fails to write."""
+def _aider_edit(script: Script, search_replace: bool) -> str:
+    """The final text, then the file in aider's edit format: ``whole`` (a model set), or the
+    ``diff`` SEARCH/REPLACE block its default model asks for (an empty SEARCH creates the
+    file); with ``aider_crash`` the file named is ``.`` (the working directory), which aider
+    fails to write."""
     path = "." if script.aider_crash else script.path
-    return f"{script.final_text}\n\n{path}\n```\n{script.content}```\n"
+    body = (f"<<<<<<< SEARCH\n=======\n{script.content}>>>>>>> REPLACE\n" if search_replace
+            else script.content)
+    return f"{script.final_text}\n\n{path}\n```\n{body}```\n"
 
 
 def _id(prefix: str) -> str:

@@ -94,12 +94,13 @@ def parse_text(tmp_path: Path, cli: str, text: str, exit_code: int = 0):
     return get_agent(cli).parse(request, outcome)
 
 
-AIDER_START = "Aider v0.86.2\nModel: openai/m with whole edit format\nAdded a.txt to the chat.\n\n"
+AIDER_START = ("Aider v0.86.2\nMain model: gpt-4o with diff edit format\nWeak model: gpt-4o-mini\n"
+               "Added a.txt to the chat.\n\n")
 
 
 def test_aider_message_is_the_reply_before_the_tokens_line(tmp_path):
     result = parse_text(tmp_path, "aider", AIDER_START
-                        + "Done.\nDECISION: keep it\nPENDING: tests\n\na.txt\n```\nx\n```\n\n"
+                        + "Done.\nDECISION: keep it\nPENDING: tests\n\n/abs/a.txt\n```\nx\n```\n\n"
                         "Tokens: 1.2k sent, 1k cache hit, 13 received. Cost: $0.01 message, $0.01"
                         " session.\nApplied edit to a.txt\n")
     assert result.status == "succeeded"
