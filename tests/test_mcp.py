@@ -81,9 +81,14 @@ def test_tools_errors_and_a_background_run_into_a_stack(repo, tmp_path, prefect_
     (tmp_path / "outside.md").write_text(BAD_PLAN)
     os.symlink(tmp_path / "outside.md", repo / "link.md")
     line = BAD_PLAN.splitlines().index("### Task 1.1: A") + 1
+    secret = "sk-mcp-7f3a9c0e1b2d4e5f"
+    (repo / "secret.md").write_text(BAD_PLAN.replace("Task 9.9", f"Task {secret}"))
 
-    with session(repo, server_env(PREFECT_API_URL=prefect_api)) as mcp:
+    with session(repo, server_env(PREFECT_API_URL=prefect_api, MCP_TEST_TOKEN=secret)) as mcp:
         assert set(mcp.tools()) == TOOLS
+        for tool in ("validate_plan", "dry_run"):  # a result, and a tool error
+            leak = mcp.error(tool, path="secret.md")
+            assert "depends on unknown task '[redacted]'" in leak and secret not in leak
         bad = mcp.call("validate_plan", path="bad.md")
         assert bad.is_error
         assert f"{repo / 'bad.md'}:{line}: error: task 1.1 depends on unknown task '9.9'" in bad.content[0].text
