@@ -78,8 +78,11 @@ class AgentResult(BaseModel):
 
     Fields: ``status``; ``exit_code`` (None on timeout); ``message`` (the agent's final message,
     its error, or the tail of its output); ``duration_s`` (seconds); ``log_path``; ``failure``
-    (None when it succeeded); ``tokens_in``/``tokens_out`` (tokens the CLI reports);
-    ``cost_usd`` (USD, None when the CLI reports no cost); ``turns`` (None when not reported);
+    (None when it succeeded); the ledger, one definition for every CLI (README, "The
+    ledger"): ``tokens_in`` (input tokens, the cached ones included), ``tokens_cached`` (of
+    those, read from the provider's prompt cache; None when the CLI does not say),
+    ``tokens_out`` (output tokens), ``cost_usd`` (USD, the CLI's own figure; None when it
+    reports none), ``requests`` (model requests the agent's work made; None when unknown);
     ``session_id``; ``leftovers``: processes the agent left running, killed when it ended
     ({pid: command line}, ``ProcessOutcome.leftovers``).
     """
@@ -91,9 +94,10 @@ class AgentResult(BaseModel):
     log_path: Path
     failure: Failure | None = None
     tokens_in: int = 0
+    tokens_cached: int | None = None
     tokens_out: int = 0
     cost_usd: float | None = None
-    turns: int | None = None
+    requests: int | None = None
     session_id: str | None = None
     leftovers: dict[int, str] = Field(default_factory=dict)
 
@@ -144,11 +148,12 @@ def run_agent(agent: Agent, request: AgentRequest) -> AgentResult:
 
     Builds the invocation (so a misconfiguration raises before anything is written), writes
     ``request.prompt`` to ``request.prompt_path`` and the invocation's files (parent dirs
-    created) and creates its private folders, runs the invocation with ``request.timeout_s``
-    seconds and parses the outcome.
+    created) and creates its private folders and its own temp folder (``temp_dir``: ``TMPDIR``,
+    ``TEMP`` and ``TMP`` point there, so nothing of the run lands in the shared ``/tmp``), runs
+    the invocation with ``request.timeout_s`` seconds and parses the outcome.
     The invocation's secrets join the run's known secrets (``planning.redaction``), which are
     replaced by ``REDACTED`` in the log file (``run_process``), the files under its private
-    folders and the result.
+    folders and temp folder, and the result.
 
     Raises:
         AgentConfigError: the agent cannot build an invocation for this request.
@@ -157,21 +162,29 @@ def run_agent(agent: Agent, request: AgentRequest) -> AgentResult:
     for path, text in {request.prompt_path: request.prompt, **invocation.files}.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    for folder in invocation.private_dirs:
+    temp = temp_dir(request)
+    folders = [*invocation.private_dirs, temp]
+    for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
     add_secrets(invocation.secrets)
+    temp_vars = {name: str(temp) for name in ("TMPDIR", "TEMP", "TMP")}
     outcome = run_process(
         invocation.argv,
         cwd=request.worktree,
-        env=invocation.env | ({MARKER_VAR: request.marker} if request.marker else {}),
+        env=invocation.env | temp_vars | ({MARKER_VAR: request.marker} if request.marker else {}),
         timeout_s=request.timeout_s,
         log_path=request.log_path,
     )
-    for folder in invocation.private_dirs:
+    for folder in folders:
         _scrub(folder)
     result = agent.parse(request, outcome)
     return result.model_copy(update={"message": redact(result.message),
                                      "leftovers": outcome.leftovers})
+
+
+def temp_dir(request: AgentRequest) -> Path:
+    """The run's own temp folder: beside its log, ``<log name without .log>.tmp`` (absolute)."""
+    return request.log_path.with_name(request.log_path.stem + ".tmp").absolute()
 
 
 def _scrub(folder: Path) -> None:

@@ -1,7 +1,8 @@
 """Claude Code: ``claude -p PROMPT --output-format stream-json --verbose ...``.
 
 Key ``ANTHROPIC_API_KEY``; base URL ``ANTHROPIC_BASE_URL`` (no ``/v1``). The output is NDJSON
-ending in a ``result`` event (``agents.result_event``) with tokens, cost, turns and session.
+ending in a ``result`` event (``agents.result_event``) with tokens (cache reads and writes
+included), cost, model requests and session.
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ class AgentSettings(BaseModel):
     process); ``timeout_s`` (seconds per agent run; None: the run's ``--timeout``);
     ``max_turns``; ``budget_usd`` (the CLI's own cost limit per run, USD, where it has one);
     ``permission_mode`` (the CLI's approval/sandbox mode; default: edits and commands allowed
-    without asking); ``cli_retries`` (the CLI's own API retries, where it has a setting; None:
-    its default); ``base_url`` (the API endpoint; None: the provider's own, or the
+    without asking); ``cli_retries`` (the CLI's own API retries, where it has a setting;
+    default 0: planflow retries a failed run itself, classifying it and backing off, so a 401
+    fails in seconds and a 429 keeps its class; None: the CLI's own default); ``base_url`` (the API endpoint; None: the provider's own, or the
     ``*_BASE_URL`` variable the adapter names); ``api_key`` (None: the adapter's key variable
     from the environment).
     """
@@ -34,7 +35,7 @@ class AgentSettings(BaseModel):
     max_turns: int | None = Field(None, ge=1)
     budget_usd: float | None = Field(None, gt=0)
     permission_mode: str | None = None
-    cli_retries: int | None = Field(None, ge=0)
+    cli_retries: int | None = Field(0, ge=0)
     base_url: str | None = None
     api_key: SecretStr | None = None
 

@@ -6,6 +6,8 @@
     ├── server_error    5xx / overloaded: retried with backoff
     ├── max_turns       the CLI stopped at its turn limit: not retried
     ├── budget          the CLI stopped at its cost limit: not retried
+    ├── rejected        the API refused the request as invalid (400) without saying more
+    │                   (aider reports an OpenAI-style 401 this way): not retried
     ├── timeout         killed at the run's timeout (process group): retried
     ├── exit_zero       the CLI exited 0 but its output reports an error: retried
     ├── setup           the worktree's setup (copy, shared folder, setup command) failed
@@ -27,6 +29,7 @@ class Failure(str, Enum):
     server_error = "server_error"
     max_turns = "max_turns"
     budget = "budget"
+    rejected = "rejected"
     timeout = "timeout"
     exit_zero = "exit_zero"
     setup = "setup"
@@ -34,8 +37,8 @@ class Failure(str, Enum):
 
     @property
     def retryable(self) -> bool:
-        """Whether another attempt can help (not for auth, max turns, budget)."""
-        return self not in (Failure.auth, Failure.max_turns, Failure.budget)
+        """Whether another attempt can help (not for auth, max turns, budget, rejected)."""
+        return self not in (Failure.auth, Failure.max_turns, Failure.budget, Failure.rejected)
 
 
 _PATTERNS = (

@@ -66,18 +66,24 @@ class GeminiAgent(CliAgent):
         return report.result(outcome)
 
     def report(self, output: str) -> Report:
-        """The last JSON document with a ``response`` or an ``error``: tokens summed over the
-        models' stats; an error's ``code`` classifies it."""
+        """The last JSON document with a ``response`` or an ``error``: tokens (``prompt``
+        includes ``cached``) and model requests (``api.totalRequests``) summed over the models'
+        stats; an error's ``code`` classifies it."""
         docs = [d for d in json_documents(output)
                 if isinstance(d, dict) and ("response" in d or "error" in d)]
         if not docs:
             return Report()
         doc = docs[-1]
         report = Report(message=str(doc.get("response") or ""), session_id=doc.get("session_id"))
-        for model in ((doc.get("stats") or {}).get("models") or {}).values():
+        models = ((doc.get("stats") or {}).get("models") or {}).values()
+        if models:
+            report.tokens_cached, report.requests = 0, 0
+        for model in models:
             tokens = model.get("tokens") or {}
-            report.tokens_in += int(tokens.get("input") or tokens.get("prompt") or 0)
+            report.tokens_in += int(tokens.get("prompt") or tokens.get("input") or 0)
+            report.tokens_cached += int(tokens.get("cached") or 0)
             report.tokens_out += int(tokens.get("candidates") or 0)
+            report.requests += int((model.get("api") or {}).get("totalRequests") or 0)
         error = doc.get("error")
         if error:
             code = error.get("code") if isinstance(error, dict) else None

@@ -56,19 +56,24 @@ class OpencodeAgent(CliAgent):
         return Command(args=args, env=env)
 
     def report(self, output: str) -> Report:
-        """Tokens and cost summed over ``step_finish``; one turn per step; the last ``text`` is
-        the message; an ``error`` event is the error, classified by its ``statusCode``."""
-        report = Report(turns=0, cost_usd=0.0)
+        """Tokens and cost summed over ``step_finish`` (its ``input`` leaves out the
+        ``cache.read`` and ``cache.write`` tokens, added back); one model request per step; the
+        last ``text`` is the message; an ``error`` event is the error, classified by its
+        ``statusCode``."""
+        report = Report(requests=0, tokens_cached=0, cost_usd=0.0)
         for event in json_events(output):
             kind = event.get("type")
             part = event.get("part") or {}
             report.session_id = event.get("sessionID") or report.session_id
             if kind == "step_finish":
                 tokens = part.get("tokens") or {}
-                report.tokens_in += int(tokens.get("input") or 0)
+                cache = tokens.get("cache") or {}
+                report.tokens_in += sum(int(n or 0) for n in (
+                    tokens.get("input"), cache.get("read"), cache.get("write")))
+                report.tokens_cached += int(cache.get("read") or 0)
                 report.tokens_out += int(tokens.get("output") or 0)
                 report.cost_usd += float(part.get("cost") or 0.0)
-                report.turns += 1
+                report.requests += 1
             elif kind == "text":
                 report.message = str(part.get("text") or "")
             elif kind == "error":

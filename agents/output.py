@@ -14,16 +14,18 @@ from agents.process import ProcessOutcome
 
 
 class Report(BaseModel):
-    """What one run's output says: the final ``message``; ``tokens_in``/``tokens_out``;
-    ``cost_usd`` (USD, None when the CLI reports none); ``turns``; ``session_id``; ``error``
+    """What one run's output says: the final ``message``; the ledger (``AgentResult``:
+    ``tokens_in``, ``tokens_cached``, ``tokens_out``, ``cost_usd``, ``requests``);
+    ``session_id``; ``error``
     (the CLI's error text, when it reports one); ``failure`` (a class the CLI's output states
     outright, e.g. max turns or an HTTP status)."""
 
     message: str = ""
     tokens_in: int = 0
+    tokens_cached: int | None = None
     tokens_out: int = 0
     cost_usd: float | None = None
-    turns: int | None = None
+    requests: int | None = None
     session_id: str | None = None
     error: str | None = None
     failure: Failure | None = None
@@ -52,8 +54,9 @@ class Report(BaseModel):
         return AgentResult(
             status=status, exit_code=outcome.exit_code, message=message,
             duration_s=outcome.duration_s, log_path=outcome.log_path, failure=failure,
-            tokens_in=self.tokens_in, tokens_out=self.tokens_out, cost_usd=self.cost_usd,
-            turns=self.turns, session_id=self.session_id,
+            tokens_in=self.tokens_in, tokens_cached=self.tokens_cached,
+            tokens_out=self.tokens_out, cost_usd=self.cost_usd, requests=self.requests,
+            session_id=self.session_id,
         )
 
 

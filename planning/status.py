@@ -43,9 +43,11 @@ class TaskStatus(BaseModel):
     marks done or blocked was skipped; ``warnings`` about a finished task's result (files
     changed outside its declared files, a stacking conflict resolved by an agent). The ledger,
     summed over the
-    agent runs of this run (a cached task spent nothing): ``tokens_in``/``tokens_out``,
-    ``cost_usd`` (USD; None while no agent reported a cost), ``turns``, ``attempts``; ``worker``
-    the Prefect worker that ran a task dispatched to other machines (``flows.remote``)."""
+    agent runs of this run (a cached task spent nothing), as ``agents.base.AgentResult``
+    defines it: ``tokens_in`` (cached ones included), ``tokens_cached`` (None while no agent
+    reported a cached figure), ``tokens_out``, ``cost_usd`` (USD; None while no agent reported
+    a cost), ``turns`` (model requests), ``attempts``; ``worker`` the Prefect worker that ran a
+    task dispatched to other machines (``flows.remote``)."""
 
     id: str
     name: str
@@ -61,6 +63,7 @@ class TaskStatus(BaseModel):
     reason: str | None = None
     warnings: list[str] = Field(default_factory=list)
     tokens_in: int = 0
+    tokens_cached: int | None = None
     tokens_out: int = 0
     cost_usd: float | None = None
     turns: int = 0
@@ -132,13 +135,16 @@ class RunStatus(BaseModel):
         return sum(entry.cost_usd or 0.0 for entry in [*self.tasks, *self.reviews])
 
     def totals(self) -> dict[str, Any]:
-        """The run's ledger totals, tasks and reviewer agents: ``tokens_in``, ``tokens_out``,
-        ``cost_usd`` (USD, None when no agent reported a cost), ``turns``, ``attempts``,
-        ``duration_s`` (the tasks' seconds, summed)."""
+        """The run's ledger totals, tasks and reviewer agents: ``tokens_in``,
+        ``tokens_cached`` (the tasks'; None when no task's agent reported one), ``tokens_out``,
+        ``cost_usd`` (USD, None when no agent reported a cost), ``turns`` (model requests),
+        ``attempts``, ``duration_s`` (the tasks' seconds, summed)."""
         entries = [*self.tasks, *self.reviews]
         costs = [entry.cost_usd for entry in entries if entry.cost_usd is not None]
+        cached = [task.tokens_cached for task in self.tasks if task.tokens_cached is not None]
         return {
             "tokens_in": sum(entry.tokens_in for entry in entries),
+            "tokens_cached": sum(cached) if cached else None,
             "tokens_out": sum(entry.tokens_out for entry in entries),
             "cost_usd": round(sum(costs), 6) if costs else None,
             "turns": sum(entry.turns for entry in entries),
@@ -226,19 +232,24 @@ class StatusStore:
             self._write()
 
     def add_usage(self, task_id: str, attempt: int, tokens_in: int, tokens_out: int,
-                  cost_usd: float | None, turns: int | None) -> None:
+                  cost_usd: float | None, turns: int | None,
+                  tokens_cached: int | None = None) -> None:
         """Add one agent run's usage to task ``task_id``'s ledger and write the file.
 
         Args:
             task_id: the task.
             attempt: the run's 1-based attempt number (the task's ``attempts`` becomes at least it).
             tokens_in: input tokens. tokens_out: output tokens.
-            cost_usd: USD, None when the agent reported none. turns: None when not reported.
+            cost_usd: USD, None when the agent reported none. turns: model requests, None
+            when not reported. tokens_cached: of ``tokens_in``, read from the prompt cache;
+            None when not reported.
         """
         with self._lock:
             task = self.status.task(task_id)
             task.tokens_in += tokens_in
             task.tokens_out += tokens_out
+            if tokens_cached is not None:
+                task.tokens_cached = (task.tokens_cached or 0) + tokens_cached
             if cost_usd is not None:
                 task.cost_usd = round((task.cost_usd or 0.0) + cost_usd, 6)
             task.turns += turns or 0

@@ -264,7 +264,7 @@ def _run_plan_task(spec: TaskSpec, logger: Any) -> TaskOutcome:
     review = audit.finish(log_path, result.leftovers)
     if store:
         store.add_usage(plan_task.id, attempt, result.tokens_in, result.tokens_out,
-                        result.cost_usd, result.turns)
+                        result.cost_usd, result.requests, result.tokens_cached)
     if result.status != "succeeded":
         if free_bytes(worktree) < FULL_BELOW_BYTES:
             raise DiskFull(worktree, min_free_bytes(), f"task {plan_task.id}'s agent ran (it failed)")

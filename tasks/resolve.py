@@ -115,7 +115,8 @@ def resolve_conflict(spec: ResolveSpec) -> Resolution:
             result = run_agent(agent, request)
         if spec.status_path:
             open_store(spec.status_path).add_usage(spec.task.id, 0, result.tokens_in, result.tokens_out,
-                                                   result.cost_usd, result.turns)
+                                                   result.cost_usd, result.requests,
+                                                   result.tokens_cached)
         messages.append(result.message)
         if result.status != "succeeded":
             raise ResolutionFailed(spec.task.id, f"the resolver ({agent.name} agent) ended {result.status}",

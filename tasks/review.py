@@ -197,5 +197,5 @@ def _add_usage(answer: ReviewAnswer, result: AgentResult, attempt: int) -> Revie
         "log_path": str(result.log_path), "attempts": attempt, "cost_usd": cost,
         "tokens_in": answer.tokens_in + result.tokens_in,
         "tokens_out": answer.tokens_out + result.tokens_out,
-        "turns": answer.turns + (result.turns or 0),
+        "turns": answer.turns + (result.requests or 0),
     })

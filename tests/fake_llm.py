@@ -17,7 +17,19 @@ requests (titles, token counts) do not disturb it:
 * ``scenes``: the file and its content depend on a needle in the request (one script for
   several prompts, e.g. a spec then a plan).
 
-Every model reply reports ``tokens_in``/``tokens_out`` as its usage.
+Every model reply reports ``tokens_in`` input tokens (``tokens_cached`` of them read from the
+cache, and on the Anthropic wire ``tokens_cache_write`` written to it) and ``tokens_out``
+output tokens, in each wire's own shape: Anthropic ``input_tokens`` counts only the uncached
+rest; OpenAI ``prompt_tokens``/``input_tokens`` and Gemini ``promptTokenCount`` include the
+cached tokens (``cached_tokens``, ``cachedContentTokenCount``).
+
+Other shapes: ``neutral_error`` makes an error body carry no status word, the way OpenAI
+answers a bad key (``invalid_request_error``, "request failed"); ``aider_crash`` makes the
+reply to aider name a directory as the file to write, which breaks aider's edit step (it
+reports the file it cannot write and exits 0, having changed nothing). Codex's tools come
+either at the top level (``shell``, ``apply_patch``: a model set with ``-m``) or, with its
+default model, as an ``additional_tools`` input item holding a JavaScript ``exec`` tool, which
+gets a script running the shell command through its nested ``tools.exec_command``.
 """
 
 from __future__ import annotations
@@ -37,8 +49,10 @@ from typing import Any
 class Script:
     """What the fake model does: write ``content`` to ``path`` (relative to the agent's working
     directory; with the tool ``tool`` when offered, else the first write-capable one), then say
-    ``final_text``; or fail every call with ``error_status``; each reply reports
-    ``tokens_in``/``tokens_out``; ``delay_s`` seconds before each reply; ``scenes`` vary the
+    ``final_text``; or fail every call with ``error_status`` (``neutral_error``: a body that
+    names no status); each reply reports ``tokens_in`` (``tokens_cached`` and
+    ``tokens_cache_write`` of them)/``tokens_out``; ``aider_crash``: aider's edit crashes;
+    ``delay_s`` seconds before each reply; ``scenes`` vary the
     file by request. ``steps`` (Anthropic Messages): ``(tool name, input)`` calls played in
     order instead (the first not yet in the conversation; while the agent does not offer its
     tool yet, ``WaitForMcpServers``), then ``final_text``."""
@@ -49,6 +63,10 @@ class Script:
     error_status: int | None = None
     tokens_in: int = 123
     tokens_out: int = 45
+    tokens_cached: int = 0
+    tokens_cache_write: int = 0
+    neutral_error: bool = False
+    aider_crash: bool = False
     delay_s: float = 0.0
     scenes: list[Scene] = field(default_factory=list)
     tool: str | None = None
@@ -152,6 +170,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, {"input_tokens": 10, "totalTokens": 10})
         if script.error_status:
             status = script.error_status
+            if script.neutral_error:
+                return self._send(status, {"error": {"message": "request failed", "type":
+                                           "invalid_request_error", "param": None, "code": None}})
             kind = {401: "authentication_error", 429: "rate_limit_error"}.get(status, "api_error")
             return self._send(status, {"type": "error", "error": {
                 "type": kind, "message": f"fake {status} error", "code": status}})
@@ -195,8 +216,10 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             block = {"type": "text", "text": script.final_text if tools else "Fake title"}
             stop = "end_turn"
-        usage = {"input_tokens": script.tokens_in, "output_tokens": script.tokens_out,
-                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+        uncached = script.tokens_in - script.tokens_cached - script.tokens_cache_write
+        usage = {"input_tokens": uncached, "output_tokens": script.tokens_out,
+                 "cache_creation_input_tokens": script.tokens_cache_write,
+                 "cache_read_input_tokens": script.tokens_cached}
         message = {"id": _id("msg_"), "type": "message", "role": "assistant",
                    "model": body.get("model", "fake"), "stop_reason": stop, "stop_sequence": None}
         if not body.get("stream"):
@@ -226,10 +249,12 @@ class _Handler(BaseHTTPRequestHandler):
             message["tool_calls"] = [{"id": _id("call_"), "type": "function", "function": {
                 "name": call[0], "arguments": json.dumps(call[1])}}]
         else:
-            message["content"] = script.final_text if tools else _whole_edit(script)
+            message["content"] = script.final_text if tools else _aider_edit(
+                script, "SEARCH/REPLACE" in json.dumps(body.get("messages")))
         finish = "tool_calls" if call else "stop"
         usage = {"prompt_tokens": script.tokens_in, "completion_tokens": script.tokens_out,
-                 "total_tokens": script.tokens_in + script.tokens_out}
+                 "total_tokens": script.tokens_in + script.tokens_out,
+                 "prompt_tokens_details": {"cached_tokens": script.tokens_cached}}
         head = {"id": _id("chatcmpl-"), "created": int(time.time()), "model": body.get("model", "fake")}
         if not body.get("stream"):
             return self._send(200, {**head, "object": "chat.completion", "usage": usage, "choices": [
@@ -246,8 +271,9 @@ class _Handler(BaseHTTPRequestHandler):
         ])
 
     def _responses(self, body: dict, script: Script) -> None:
+        offered = [*(body.get("tools") or []), *_additional_tools(body.get("input"))]
         kinds = {(t.get("name") or (t.get("function") or {}).get("name")): t.get("type", "function")
-                 for t in body.get("tools") or []}
+                 for t in offered}
         done = any(isinstance(i, dict) and str(i.get("type", "")).endswith("_output")
                    for i in body.get("input") or [])
         call = _tool_call(list(kinds), script, kinds) if kinds and not done else None
@@ -261,7 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
             item = {"type": "message", "id": _id("msg_"), "status": "completed", "role": "assistant",
                     "content": [{"type": "output_text", "text": script.final_text, "annotations": []}]}
         usage = {"input_tokens": script.tokens_in, "output_tokens": script.tokens_out,
-                 "input_tokens_details": {"cached_tokens": 0},
+                 "input_tokens_details": {"cached_tokens": script.tokens_cached},
                  "output_tokens_details": {"reasoning_tokens": 0},
                  "total_tokens": script.tokens_in + script.tokens_out}
         response = {"id": _id("resp_"), "object": "response", "created_at": int(time.time()),
@@ -294,10 +320,22 @@ class _Handler(BaseHTTPRequestHandler):
                                  "index": 0}],
                  "usageMetadata": {"promptTokenCount": script.tokens_in,
                                    "candidatesTokenCount": script.tokens_out,
+                                   "cachedContentTokenCount": script.tokens_cached,
                                    "totalTokenCount": script.tokens_in + script.tokens_out}}
         if method == "streamGenerateContent":
             return self._sse([(None, reply)])
         self._send(200, reply)
+
+
+def _additional_tools(items: Any) -> list[dict]:
+    """The tools of Codex's ``additional_tools`` input items (its default model's shape:
+    ``{"type": "additional_tools", "tools": [{"type": "namespace", "tools": [...]}]}``)."""
+    found = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("type") == "additional_tools":
+            for tool in item.get("tools") or []:
+                found += tool.get("tools") or [] if tool.get("type") == "namespace" else [tool]
+    return found
 
 
 def _has(messages: Any, test: Any, key: str = "content") -> bool:
@@ -340,6 +378,8 @@ def _tool_call(names: list[str], script: Script, kinds: dict | None = None) -> t
         "apply_patch": patch if (kinds or {}).get("apply_patch") == "custom" else {"input": patch},
         "shell_command": {"command": shell},
         "exec_command": {"cmd": shell},
+        "exec": f"const result = await tools.exec_command({json.dumps({'cmd': shell})});\n"
+                "text(result);\n",
         "shell": {"command": ["bash", "-lc", shell]},
         "Bash": {"command": shell},
         "run_shell_command": {"command": shell},
@@ -353,8 +393,15 @@ def _tool_call(names: list[str], script: Script, kinds: dict | None = None) -> t
     return None
 
 
-def _whole_edit(script: Script) -> str:
-    return f"{script.path}\n```\n{script.content}```\n"
+def _aider_edit(script: Script, search_replace: bool) -> str:
+    """The final text, then the file in aider's edit format: ``whole`` (a model set), or the
+    ``diff`` SEARCH/REPLACE block its default model asks for (an empty SEARCH creates the
+    file); with ``aider_crash`` the file named is ``.`` (the working directory), which aider
+    fails to write."""
+    path = "." if script.aider_crash else script.path
+    body = (f"<<<<<<< SEARCH\n=======\n{script.content}>>>>>>> REPLACE\n" if search_replace
+            else script.content)
+    return f"{script.final_text}\n\n{path}\n```\n{body}```\n"
 
 
 def _id(prefix: str) -> str:

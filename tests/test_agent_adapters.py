@@ -20,7 +20,7 @@ KEY = "sk-test-secret-0123456789"
 
 
 def request_for(tmp_path: Path, **task_fields) -> AgentRequest:
-    task = PlanTask(id="2.1", title="hello", files=["hello.txt"], **task_fields)
+    task = PlanTask(id="2.1", title="hello", **{"files": ["hello.txt"], **task_fields})
     return AgentRequest(run_id="abc123", task=task, prompt="Write hello.txt", worktree=tmp_path / "wt",
                         log_path=tmp_path / "logs" / "task-2-1.attempt-1.log",
                         prompt_path=tmp_path / "logs" / "task-2-1.prompt.md")
@@ -58,6 +58,25 @@ def test_the_key_is_only_in_the_env_never_in_argv_or_files(tmp_path, kind):
     assert all(path.is_relative_to(tmp_path / "logs") for path in invocation.files)
 
 
+def test_the_clis_own_retries_are_off_by_default(tmp_path):
+    def turned_down(kind: str, **fields) -> dict[str, bool]:
+        invocation = get_agent(kind, settings=settings(kind, **fields)).invocation(request_for(tmp_path))
+        files = {path.name: json.loads(text) for path, text in invocation.files.items()
+                 if path.suffix == ".json" and text.strip()}
+        return {
+            "claude": invocation.env.get("CLAUDE_CODE_MAX_RETRIES") == "0",
+            "codex": any("request_max_retries=0" in a and "stream_max_retries=0" in a
+                         for a in invocation.argv),
+            "gemini": files.get("settings.json", {}).get("general", {}).get("maxAttempts") == 1,
+            "qwen": files.get("settings.json", {}).get("model", {}).get(
+                "generationConfig", {}).get("maxRetries") == 0,
+        }[kind]
+
+    for kind in ("claude", "codex", "gemini", "qwen"):
+        assert turned_down(kind), kind
+        assert not turned_down(kind, cli_retries=None), kind
+
+
 def test_the_key_comes_from_the_environment_without_a_secret(tmp_path, monkeypatch):
     monkeypatch.setenv("GEMINI_API_KEY", "from-env")
     monkeypatch.setenv("OPENAI_API_KEY", "openai-from-env")
@@ -82,11 +101,15 @@ def test_codex_provider_and_opencode_config(tmp_path):
     assert invocation.argv[-3:] == ["-m", "planflow/m", "Write hello.txt"]
 
 
-def test_aider_never_commits_and_gets_the_task_files(tmp_path):
-    argv = get_agent("aider", settings=settings("aider", model="m")).invocation(
-        request_for(tmp_path)).argv
+def test_aider_never_commits_and_gets_the_task_files_that_exist(tmp_path):
+    aider = get_agent("aider", settings=settings("aider", model="m"))
+    request = request_for(tmp_path, files=["hello.txt", "new.txt"])
+    (tmp_path / "wt").mkdir()
+    (tmp_path / "wt" / "hello.txt").write_text("hi\n")
+    argv = aider.invocation(request).argv
     assert argv[:3] == ["aider", "--model", "openai/m"]
     assert "--no-auto-commits" in argv and "--no-dirty-commits" in argv
+    # aider would create new.txt empty: a file the model never wrote would count as work done
     assert argv[-2:] == ["--", "hello.txt"]
 
 
@@ -112,13 +135,32 @@ def test_run_agent_redacts_the_key_from_log_home_and_message(tmp_path):
     assert (home / "snapshot.sh").read_text() == REDACTED + "\n"
 
 
+def test_each_run_has_its_own_temp_folder_scrubbed_like_its_home(tmp_path):
+    (tmp_path / "wt").mkdir()
+    script = tmp_path / "writes-temp"
+    script.write_text("#!/bin/bash\n[ \"$TMPDIR\" = \"$TEMP\" ] && [ \"$TMP\" = \"$TMPDIR\" ] || exit 3\n"
+                      "echo \"$ANTHROPIC_API_KEY\" > \"$(mktemp)\"\n"
+                      "echo \"$ANTHROPIC_API_KEY\" > \"$TMPDIR/client-error.json\"\n")
+    script.chmod(0o755)
+    agent = get_agent("claude", settings=settings("claude", executable=str(script)))
+    request = request_for(tmp_path)
+
+    result = run_agent(agent, request)
+
+    assert result.exit_code == 0, result.message
+    temp = tmp_path / "logs" / "task-2-1.attempt-1.tmp"
+    files = sorted(p for p in temp.iterdir())
+    assert len(files) == 2 and all(p.read_text() == REDACTED + "\n" for p in files)
+
+
 def test_failure_classes():
     assert [classify_status(s) for s in (401, 403, 429, 500, 529, 404, None)] == [
         Failure.auth, Failure.auth, Failure.rate_limit, Failure.server_error, Failure.server_error,
         None, None]
     assert classify_text("litellm.RateLimitError: too many requests") is Failure.rate_limit
     assert classify_text("all fine") is None
-    assert [f.value for f in Failure if not f.retryable] == ["auth", "max_turns", "budget"]
+    assert [f.value for f in Failure if not f.retryable] == ["auth", "max_turns", "budget",
+                                                            "rejected"]
 
 
 def test_a_task_agent_overrides_the_runs_default():

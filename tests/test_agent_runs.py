@@ -91,7 +91,8 @@ def test_budget_stops_new_tasks_and_the_ledger_adds_up(tmp_path, capsys):
     assert status["status"] == "stopped"
     assert "passed the budget $1.0" in status["output"]
     assert [t["state"] for t in status["tasks"]] == ["done", "done", "skipped"]
-    assert status["totals"] == {"tokens_in": 20, "tokens_out": 10, "cost_usd": 1.2, "turns": 2,
+    assert status["totals"] == {"tokens_in": 20, "tokens_cached": None, "tokens_out": 10,
+                                "cost_usd": 1.2, "turns": 2,
                                 "attempts": 2, "duration_s": status["totals"]["duration_s"]}
     assert [t["cost_usd"] for t in status["tasks"]] == [0.6, 0.6, None]
     assert "1.2000" in err and "stopped" in err
