@@ -88,7 +88,7 @@ def execute_plan(params: ExecuteParams) -> dict | State:
     if params.serialize_conflicts:
         plan = serialize_conflicts(plan)
         for lane in plan.lanes:
-            get_run_logger().info(f"one lane, one after the other (same files): {lane.describe()}")
+            run_logger().info(f"one lane, one after the other (same files): {lane.describe()}")
     check_plan(plan)
     ctx = _context(params, plan, repo.root, repo.state_dir)
     with agent_limit(), hold_run_lock(repo.state_dir, ctx.run_id):

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops.command import run_git
-from gitops.errors import GitError
 from gitops.refwatch import RefWatch
 from gitops.repo import Repository, worktree_head_ref
 from gitops.shared_files import SharedFiles

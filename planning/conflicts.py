@@ -45,20 +45,31 @@ def file_conflicts(plan: Plan) -> list[Conflict]:
 
 
 def serialize_conflicts(plan: Plan) -> Plan:
-    """A copy of ``plan`` where, for each conflict, the later task depends on the earlier one,
-    repeated until no two tasks of a wave share a file; its ``lanes`` list the tasks so put one
-    after the other (a lane: tasks linked by such dependencies, in plan order, with the files
-    that linked them). Raises PlanError on a dependency cycle."""
+    """A copy of ``plan`` where the later of two tasks of a wave that declare a common file
+    depends on the earlier one, repeated until no two tasks of a wave share a file; its
+    ``lanes`` list the tasks so put one after the other (a lane: tasks linked by such
+    dependencies, in plan order, with the files that linked them). Each round links every
+    task to the nearest earlier task of its wave that declared the same file (so three tasks
+    sharing a file become a chain), then the waves are computed again: a few rounds, whatever
+    the plan's size. Raises PlanError on a dependency cycle."""
     plan = plan.model_copy(deep=True)
     links: list[Conflict] = []
-    while conflicts := file_conflicts(plan):
-        task = plan.task(conflicts[0].second)
-        if conflicts[0].first in task.dependencies:
-            break
-        task.dependencies.append(conflicts[0].first)
-        links.append(conflicts[0])
+    while conflicts := _nearest(file_conflicts(plan)):
+        for conflict in conflicts:
+            plan.task(conflict.second).dependencies.append(conflict.first)
+        links += conflicts
     plan.lanes = _lanes(plan, links)
     return plan
+
+
+def _nearest(conflicts: list[Conflict]) -> list[Conflict]:
+    """Of ``conflicts`` (plan order, as ``file_conflicts`` gives them), for each later task and
+    file only the pair with the nearest earlier task: the links that make a chain."""
+    nearest: dict[tuple[int, str, str], Conflict] = {}
+    for conflict in conflicts:  # later pairs of a task and file replace earlier ones
+        for path in conflict.files:
+            nearest[(conflict.phase, conflict.second, path)] = conflict
+    return list(dict.fromkeys(nearest.values()))
 
 
 def _lanes(plan: Plan, links: list[Conflict]) -> list[Lane]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import git as gitpython
 import pytest
 
+from gitops import command as command_module
 from gitops.names import branch_name
 from planning.errors import PlanError
 from planning.loader import MAX_PLAN_BYTES
@@ -164,14 +165,19 @@ def test_plan_text_reaches_no_shell_and_no_git_option(tmp_path, capsys, monkeypa
     rejected = pytest.raises(PlanError, load_checked, plan, None).value
     assert {issue.code for issue in rejected.issues} == {"unsafe-task-id", "unsafe-file-path"}
     plan.write_text(plan.read_text().replace('"-1"', '"1"').replace('"-a.txt", ', ""))
-    calls: list[list[str]] = []
-    execute = gitpython.Git.execute
+    calls: list[list[str]] = []  # every git command line, through GitPython or gitops.command
+    execute, run = gitpython.Git.execute, command_module._execute
 
     def record(self, command, *args, **kwargs):
         calls.append([str(part) for part in command])
         return execute(self, command, *args, **kwargs)
 
+    def record_run(cwd, operation, options, args, env):
+        calls.append(["git", *options, *args])
+        return run(cwd, operation, options, args, env)
+
     monkeypatch.setattr(gitpython.Git, "execute", record)
+    monkeypatch.setattr(command_module, "_execute", record_run)
     code, status, err = run_cli(capsys, str(plan), "--repo", str(repo), "--agent-command", "touch a.txt")
 
     assert code == 0, err
