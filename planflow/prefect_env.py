@@ -129,5 +129,5 @@ def run_flow_state(flow: Any, params: BaseModel, say: Callable[[str], object] | 
 
             flow_run = client.create_flow_run(flow, parameters=params.model_dump(mode="json"))
             url = url_for("flow-run", obj_id=flow_run.id)
-            say(f"planflow: flow run {flow_run.name}" + (f": {url}" if url else ""))
+            say(f"planflow: flow run {url or flow_run.id}")  # its name comes when it starts
     return run_flow(flow, flow_run=flow_run, parameters=flow_arguments(params), return_type="state")
