@@ -385,15 +385,28 @@ def test_nightly_runs_each_pending_plan_once(served):
     assert "gamma/plan.yaml" in listing and "invalid plan" in listing and "Completed" in listing
 
 
+def run_tree(client, flow_run_id) -> list:
+    """The ids of a flow run and of all its subflow runs (phases, review rounds), read back
+    through the API."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    ids, level = [flow_run_id], [flow_run_id]
+    while level:
+        level = [run.id for run in client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=level)))]
+        ids += level
+    return ids
+
+
 def flow_run_logs(served: Served, flow_run_id) -> list[str]:
-    """The messages of every log line of a flow run (its own and its task runs'), oldest
-    first, read back through the API."""
+    """The messages of every log line of a flow run (its own, its subflows' and their task
+    runs'), oldest first, read back through the API."""
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.client.schemas.sorting import LogSort
 
     with served.client() as client:
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
-                                limit=200, sort=LogSort.TIMESTAMP_ASC)
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(
+            any_=run_tree(client, flow_run_id))), limit=200, sort=LogSort.TIMESTAMP_ASC)
     return [log.message for log in logs]
 
 
@@ -413,9 +426,9 @@ def test_run_logs_planflow_lines_and_names_runs_by_run_id_and_task(served):
         flow_run = served.run("execute-plan/execute-plan", {"plan_path": str(plan), "retries": 0})
 
     assert flow_run.state.is_failed() and flow_run.name == "10a10a log-check"
-    with served.client() as client:
+    with served.client() as client:  # the run's task runs and those of its subflows (phases)
         task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(
-            flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run.id])))
+            flow_run_id=TaskRunFilterFlowRunId(any_=run_tree(client, flow_run.id))))
     assert {"1 first", "2 second"} <= {run.name for run in task_runs}
     lines = "\n".join(flow_run_logs(served, flow_run.id))
     assert "run 10a10a: plan 'Log check', 2 task(s) in 1 phase(s)" in lines

@@ -167,8 +167,8 @@ def most_at_once(spans: list[tuple[float, float]]) -> int:
 
 
 def params(plan: Path, checkout: Path, remote: str) -> dict:
-    return {"params": {"plan_path": str(plan), "repo": str(checkout), "remote": remote,
-                       "agent": "shell", "max_parallel": 4, "retry_delay_s": 0}}
+    return {"plan_path": str(plan), "repo": str(checkout), "remote": remote, "agent": "shell",
+            "max_parallel": 4, "retry_delay_s": 0}
 
 
 def status_of(checkout: Path, run_id: str) -> dict:
