@@ -74,7 +74,7 @@ def run_slot(state_dir: Path, run_id: str, wait_s: float = 0.0) -> Iterator[None
     when they are still taken after ``wait_s``, and Prefect's errors when the server cannot
     be reached."""
     _ensure_limit(run_limit(run_id))
-    deadline = time.monotonic() + wait_s
+    deadline, tagged = time.monotonic() + wait_s, False
     with ExitStack() as waiting:
         while True:
             with ExitStack() as held:
@@ -85,8 +85,9 @@ def run_slot(state_dir: Path, run_id: str, wait_s: float = 0.0) -> Iterator[None
                     busy = _named(busy, state_dir, run_id)
                     if time.monotonic() >= deadline:
                         raise busy from None
-                    if not waiting:
+                    if not tagged:
                         waiting.enter_context(_tagged_waiting(busy, wait_s))
+                        tagged = True
                 else:
                     waiting.close()
                     yield
@@ -217,8 +218,8 @@ class _Lease:
             except (ObjectNotFound, PrefectHTTPStatusError):  # expired and given back already
                 pass
         self.record.unlink(missing_ok=True)
-        run_logger().warning(f"gave back the slot of {self.limit} that flow run"
-                             f" {dead.get('flow_run_id') or '?'} held when it died")
+        run_logger().warning(f"released the lease on {self.limit} of flow run"
+                             f" {dead.get('flow_run_id') or '?'}, which died holding run {self.run_id}")
 
     def _renew(self, lease_id: UUID, stop: threading.Event) -> None:
         with get_client(sync_client=True) as client:

@@ -71,6 +71,10 @@ AGENT = (
 """The shell agent: logs its call, appends to the task's files; when armed, it has planflow
 killed and goes on running (``orphan-<ctl>`` in its command line), as a real agent CLI would."""
 
+BLOCKING_AGENT = ('echo "$PLANFLOW_TASK_ID" >> {ctl}/calls.log; ' + APPEND_TO_FILES + '; '
+                  'for i in $(seq 6000); do [ -e {ctl}/go ] && break; sleep 0.05; done')
+"""An agent that works, then waits (at most 300 s) until ``ctl/go`` exists."""
+
 RANDOM_AGENT = (
     'echo "$PLANFLOW_TASK_ID" >> {ctl}/calls.log; ' + APPEND_TO_FILES + '; '
     '(setsid env -i bash -c "sleep 300" daemon-{ctl} > /dev/null 2>&1 &); '

@@ -8,13 +8,8 @@ from __future__ import annotations
 import os
 import time
 
-from crashkit import Scenario
-from runs import APPEND_TO_FILES
+from crashkit import BLOCKING_AGENT as BLOCKING, Scenario
 from planflow.run_result import EXIT_DISK_FULL, EXIT_RUNNING
-
-BLOCKING = ('echo "$PLANFLOW_TASK_ID" >> {ctl}/calls.log; ' + APPEND_TO_FILES + '; '
-            'for i in $(seq 6000); do [ -e {ctl}/go ] && break; sleep 0.05; done')
-"""An agent that works, then waits (at most 300 s) until ``ctl/go`` exists."""
 
 
 def scenario(tmp_path, prefect_api, **env) -> Scenario:
