@@ -1,10 +1,12 @@
 """One flow run per run id at a time, through Prefect's own concurrency.
 
 A run holds the only slot of the global concurrency limit ``planflow-run-{run_id}`` (limit 1,
-created on demand; the UI's Concurrency page shows who holds it) with a lease while it works.
-Prefect renews the lease as usual; a holder that dies stops renewing, and its lease expires
-after ``LEASE_S`` seconds (a ``prefect server start`` server then gives the slot back within
-its repossessor's 15 s loop; a temporary local server through ``tasks.leases``).
+created on demand; the UI's Concurrency page shows it taken) with a lease while it works,
+renewed every ``0.75 * LEASE_S`` seconds as Prefect's ``concurrency()`` renews its own (the
+lease id is needed below, which ``concurrency()`` keeps to itself). A holder that dies stops
+renewing, and its lease expires after ``LEASE_S`` seconds (a ``prefect server start`` server
+then gives the slot back within its repossessor's ``REPOSSESS_S`` loop; a temporary local
+server through ``tasks.leases``).
 
 On the run's machine the file lock of ``gitops.runlock`` stays the guard of the repository's
 refs (``planflow land``, ``clean`` and the MCP server take it too) and tells at once whether

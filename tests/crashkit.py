@@ -151,6 +151,15 @@ class Scenario:
         proc.output = out  # type: ignore[attr-defined]
         return proc
 
+    def start_working(self, timeout_s: float = 240.0) -> subprocess.Popen:
+        """``start`` a run and wait until its first agent has been called (asserted)."""
+        proc = self.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.calls() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert self.calls(), self.stderr(proc)
+        return proc
+
     def wait(self, proc: subprocess.Popen, timeout_s: float = 300.0) -> int | None:
         """Wait for ``proc`` (None after ``timeout_s`` seconds), killing its process group when
         an agent asks (``ctl/kill-now``); then kill whatever it left in its session."""

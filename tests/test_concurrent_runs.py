@@ -8,7 +8,6 @@ blocks nothing. The issue's sizes (32 tasks, three runs) are
 from __future__ import annotations
 
 import os
-import time
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
@@ -36,10 +35,7 @@ def test_two_runs_at_once_on_one_repository(prefect_api, tmp_path):
 def test_second_start_of_a_run_id_ends_cancelled_and_a_killed_first_blocks_nothing(prefect_api, tmp_path):
     runs = Scenario(tmp_path, dict(os.environ, PREFECT_API_URL=prefect_api),
                     [("sequential", ["1.1"])], run_id="c1c1c1", agent=BLOCKING_AGENT)
-    first = runs.start()
-    deadline = time.monotonic() + 240
-    while not runs.calls() and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.1)
+    first = runs.start_working()
     assert runs.calls() == ["1.1"], runs.stderr(first)
 
     code, err = runs.run(timeout_s=240)

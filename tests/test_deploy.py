@@ -596,14 +596,10 @@ def test_mcp_execute_plan_runs_through_the_deployment_when_a_worker_is_online(se
 def wait_worker_online(served: Served, name: str, timeout_s: float = 180) -> None:
     from prefect.client.schemas.objects import WorkerStatus
 
-    deadline = time.monotonic() + timeout_s
     with served.client() as client:
-        while time.monotonic() < deadline:
-            workers = client.read_workers_for_work_pool(work_pool_name="planflow")
-            if any(w.name == name and w.status == WorkerStatus.ONLINE for w in workers):
-                return
-            time.sleep(1)
-    raise AssertionError(f"worker {name} not online after {timeout_s} s")
+        wait_for(f"worker {name} online", lambda: any(
+            w.name == name and w.status == WorkerStatus.ONLINE
+            for w in client.read_workers_for_work_pool(work_pool_name="planflow")), timeout_s)
 
 
 def test_progress_and_tasks_table_move_while_the_run_executes(served):

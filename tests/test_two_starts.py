@@ -23,10 +23,7 @@ def stdout(proc) -> str:
 
 def test_the_second_start_is_refused_with_the_winners_pid(prefect_api, tmp_path):
     runs = scenario(tmp_path, prefect_api)
-    first = runs.start()
-    deadline = time.monotonic() + 240
-    while not runs.calls() and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.1)
+    first = runs.start_working()
     assert runs.calls() == ["1.1"], runs.stderr(first)
 
     code, err = runs.run(timeout_s=240)
