@@ -9,13 +9,16 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from prefect import flow
+from prefect.states import State
 from pydantic import Field
 
 from flows.authoring import AuthorParams, author_document
 from flows.parameters import fields_as_parameters
 from flows.prompts import render
+from flows.run_slot import busy_state
 from gitops.files import read_committed
 from gitops.repo import Repository, open_repository
+from gitops.runlock import RunInProgress
 from planning.authoring import finish_plan, folder_run_id, new_run_id, plan_issues
 from planning.errors import PlanError
 from planning.spectacular import parse_spectacular
@@ -29,13 +32,14 @@ class PlanParams(AuthorParams):
 
 @flow(name="write-plan")
 @fields_as_parameters(PlanParams)
-def write_plan(params: PlanParams) -> dict:
+def write_plan(params: PlanParams) -> dict | State:
     """Write, validate and commit the plan of the spec ``params.spec_path``.
 
     The run id is ``params.run_id``, else the spec folder's (``specs/{run_id}-slug/``), else a
     new one. The branch starts from the spec branch ``{run_id}-spec`` when it holds the spec,
     else from HEAD (a spec only in the checkout is copied into the worktree and committed with
-    the plan). Returns the ``Document`` as a dict. Raises ``PlanError`` when the spec is found
+    the plan). Returns the ``Document`` as a dict, or a ``Cancelled`` state when another flow run
+    holds the run id (``flows.run_slot``). Raises ``PlanError`` when the spec is found
     nowhere, ``DocumentRejected`` when no attempt was valid, ``AgentFailed`` when the agent
     failed; worktree and branch are kept.
     """
@@ -60,8 +64,11 @@ def write_plan(params: PlanParams) -> dict:
         return [], finish_plan(plan_text, plan, run_id, feature, params.max_parallel)
 
     prompt = render("plan", spec_path=str(spec), plan_path=document, run_id=run_id, feature=feature)
-    plan = author_document(params, repo, run_id, "plan", "plan-decomposition", base, document,
-                           prompt, check, seed)
+    try:
+        plan = author_document(params, repo, run_id, "plan", "plan-decomposition", base, document,
+                               prompt, check, seed)
+    except RunInProgress as busy:  # another flow run holds the run id: Cancelled
+        return busy_state(busy)
     return plan.model_dump(mode="json")
 
 

@@ -21,9 +21,9 @@ from pydantic import BaseModel, Field
 
 from flows.context import AGENT_CHOICES
 from flows.prompts import render
+from flows.run_slot import run_slot
 from gitops.files import read_committed
 from gitops.repo import Repository
-from gitops.runlock import hold_run_lock
 from planning.status import RunStatus, StatusStore, register_store, status_path
 from tasks.author_task import AuthorStep, run_author_agent
 from tasks.defaults import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_S
@@ -93,10 +93,11 @@ def author_document(params: AuthorParams, repo: Repository, run_id: str, step: s
 
     Returns the committed ``Document``. Raises ``DocumentRejected`` when no attempt was
     accepted, ``AgentFailed`` when the agent failed its retries, ``RunInProgress`` when another
-    process works on ``run_id``; the status says which, and the worktree and branch are kept.
+    process or flow run works on ``run_id`` (it holds the run's slot: ``flows.run_slot``); the
+    status says which, and the worktree and branch are kept.
     """
     branch = f"{run_id}-{step}"
-    with agent_limit(), hold_run_lock(repo.state_dir, run_id):
+    with agent_limit(), run_slot(repo.state_dir, run_id):
         store = register_store(StatusStore(status_path(repo.state_dir, run_id),
                                            RunStatus(run_id=run_id, plan=document, phase=phase,
                                                      output=f"{phase}: starting")))

@@ -74,6 +74,7 @@ class ExecuteParams(BaseModel):
     reviewer_agent: str | None = Field(None, description="With reviewer `agent`: an adapter name or a saved AgentConfig block; default: the run's agent.")
     max_review_rounds: int = Field(3, ge=1, le=10, description="Review rounds of one phase (each after the rejected tasks were fixed) before the run stops with the open comments.")
     human_review_timeout_s: float = Field(3600.0, gt=0, description="How long a human review waits for its form, seconds; then the round fails.")
+    wait_for_run_s: float = Field(0.0, ge=0, le=86400, description="When another flow run is executing the same run id: wait this many seconds for it to end, then this run ends Cancelled, saying which run holds it (0: at once).")
     escalate_to_human: bool = Field(False, description="After the last rejected round, pause for a person (approve to go on, reject to stop) instead of stopping.")
 
     @model_validator(mode="after")

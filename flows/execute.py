@@ -9,6 +9,7 @@ the status says why (a ``Failed`` state returned by the flow, so no traceback is
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from prefect import flow, runtime
@@ -23,10 +24,11 @@ from flows.parameters import fields_as_parameters
 from flows.phase import phase_limit, run_phase
 from flows.report import publish_plan, publish_tasks, start_live_report
 from flows.review import ReviewOutcome, review_enabled, review_stack
+from flows.run_slot import busy_state, run_slot
 from flows.stale_runs import crash_stale_runs
 from gitops.locks import clear_stale_locks
 from gitops.repo import Repository, open_repository
-from gitops.runlock import hold_run_lock
+from gitops.runlock import RunInProgress
 from gitops.space import checkout_bytes
 from planning.disk import DiskFull, DiskReserve, disk_full, min_free_bytes, require_free
 from planning.errors import PlanError
@@ -73,11 +75,13 @@ def flow_run_name() -> str:
 def execute_plan(params: ExecuteParams) -> dict | State:
     """Run every phase of the plan in order and stack the task branches on the repository's HEAD.
 
-    Returns the public status JSON (a dict), or a ``Failed`` state carrying the status output
-    when a task fails or stacking conflicts. Raises PlanError for an unreadable or invalid plan
-    (before anything runs), ValueError when ``params.base`` names no commit, RunInProgress when
-    another process executes the same run id, ``DiskFull`` when a disk the run writes to has
-    less free space than the run needs (checked before anything is written: the worktrees of
+    Returns the public status JSON (a dict), a ``Failed`` state carrying the status output
+    when a task fails or stacking conflicts, or a ``Cancelled`` state saying which flow run
+    (and pid) executes the same run id when another one still does after
+    ``params.wait_for_run_s`` seconds (``flows.run_slot``: the slot of the global concurrency
+    limit ``planflow-run-{run_id}`` and the run lock). Raises PlanError for an unreadable or
+    invalid plan (before anything runs), ValueError when ``params.base`` names no commit,
+    ``DiskFull`` when a disk the run writes to has less free space than the run needs (checked before anything is written: the worktrees of
     ``max_parallel`` tasks plus ``$PLANFLOW_MIN_FREE_MB``) or fills up while it runs (the
     status then says so: a reserve of 1 MiB is freed to write it).
     Agent processes, worktrees and git lock files a dead run of the same run id left behind are
@@ -91,7 +95,12 @@ def execute_plan(params: ExecuteParams) -> dict | State:
             run_logger().info(f"one lane, one after the other (same files): {lane.describe()}")
     check_plan(plan)
     ctx = _context(params, plan, repo.root, repo.state_dir)
-    with agent_limit(), hold_run_lock(repo.state_dir, ctx.run_id):
+    with agent_limit(), ExitStack() as slot:
+        try:
+            slot.enter_context(run_slot(repo.state_dir, ctx.run_id, params.wait_for_run_s))
+        except RunInProgress as busy:
+            run_logger().warning(str(busy))
+            return busy_state(busy)
         crash_stale_runs(ctx.run_id, runtime.flow_run.id)
         clear_stale_locks(repo, ctx.run_id)
         for pid, command in kill_dead_run_agents(repo, ctx.run_id).items():

@@ -15,7 +15,12 @@ from pathlib import Path
 
 
 class RunInProgress(Exception):
-    """Another live process is executing the same run id."""
+    """Another live process (or flow run) is executing the same run id; ``holder`` is the pid
+    holding the run lock, when known."""
+
+    def __init__(self, message: str, holder: str | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 @contextmanager
@@ -34,8 +39,8 @@ def hold_run_lock(state_dir: Path, run_id: str) -> Iterator[Path]:
         except BlockingIOError:
             holder = _holder(fd)
             raise RunInProgress(
-                f"run {run_id} is already executing (pid {holder}); wait for it or stop it first"
-            ) from None
+                f"run {run_id} is already executing (pid {holder}); wait for it or stop it first",
+                holder) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield path

@@ -3,7 +3,7 @@
 Each runs its flow in this process against the Prefect server ``prefect_env.prepare_prefect``
 picks (``PREFECT_API_URL``, else planflow's local server, or with ``--ephemeral`` a temporary one) with the progress line on stderr and the result JSON on stdout. Exit codes: 0 done;
 1 the agent failed, its document was rejected, a reviewer rejected it or execution failed;
-2 bad input.
+2 bad input, or the run id is taken by another run.
 """
 
 from __future__ import annotations
@@ -92,9 +92,11 @@ def run_authoring(args: argparse.Namespace, err: Console, state_dir: Path) -> in
         state = run_flow_state(flow, params, err.print)
     result = state.result(raise_on_failure=False)
     if not state.is_completed():
+        from flows.run_slot import is_busy
+
         err.print(f"error: {result if isinstance(result, BaseException) else state.message}")
         err.print(f"status: planflow status {agent['run_id']} --repo {args.repo}")
-        return 2 if isinstance(result, BAD_INPUT) else 1
+        return 2 if isinstance(result, BAD_INPUT) or is_busy(state) else 1
     print(json.dumps(result, indent=2))
     err.print(_next_step(args, result))
     return 0

@@ -329,7 +329,7 @@ def cmd_run(args: argparse.Namespace, plan: Plan) -> int:
     error = run_error(state)
     if status is None:  # the run wrote no final status: what ended it is the result
         err.print(f"error: {describe_error(error) if error else state.message or state.name}")
-        return exit_code(error)
+        return exit_code(error, state)
     print(json.dumps(status.public(), indent=2))
     err.print(render_ledger(status))
     if status.status != "completed":

@@ -5,7 +5,8 @@ The status file is the result only when the flow run this command started wrote 
 (``RunStatus.flow_run_id``) and finished it (``finished_at``): a status left by another run
 (the run that holds the lock, an earlier one) or a stale one (a run that died on a full disk)
 is never printed as this run's result. Exit codes (the CLI's): 1 the run failed, 2 bad input,
-4 the run is already executing (``RunInProgress``), 5 a disk is full (``DiskFull``, or any
+4 the run is already executing (``RunInProgress``, or the flow run ended Cancelled because
+another run held its run id: ``flows.run_slot.is_busy``), 5 a disk is full (``DiskFull``, or any
 error that says so).
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from prefect.exceptions import FailedRun
 from prefect.states import State
 
+from flows.run_slot import is_busy
 from gitops.runlock import RunInProgress
 from planning.disk import says_disk_full
 from planning.errors import PlanError
@@ -55,9 +57,10 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def exit_code(error: BaseException | None) -> int:
-    """The exit code for a run that ended with ``error`` (None: it failed without raising)."""
-    if isinstance(error, RunInProgress):
+def exit_code(error: BaseException | None, state: State | None = None) -> int:
+    """The exit code for a run that ended in ``state`` with ``error`` (None: it failed
+    without raising)."""
+    if isinstance(error, RunInProgress) or (state is not None and is_busy(state)):
         return EXIT_RUNNING
     if error is not None and says_disk_full(error):
         return EXIT_DISK_FULL

@@ -2,7 +2,8 @@
 # Configure the Prefect server in PREFECT_API_URL for planflow: the `planflow` process work
 # pool, the `planflow-agents` global concurrency limit, the blocks, every deployment of
 # prefect.yaml, then `python -m flows.prefect_setup` (the parameter rules checked when a flow
-# run is created). Safe to run again. Settings (environment):
+# run is created). Safe to run again. The limit `planflow-run-{run_id}` (1 slot: one flow run
+# per run id) is created by the first run of each run id (flows/run_slot.py). Settings (environment):
 #   PLANFLOW_SOURCE       where workers get planflow's code (default: this checkout)
 #   PLANFLOW_REPO         the repository plans run on by default (default: this checkout)
 #   PLANFLOW_TZ           the nightly schedule's time zone (default: UTC)

@@ -71,6 +71,10 @@ AGENT = (
 """The shell agent: logs its call, appends to the task's files; when armed, it has planflow
 killed and goes on running (``orphan-<ctl>`` in its command line), as a real agent CLI would."""
 
+BLOCKING_AGENT = ('echo "$PLANFLOW_TASK_ID" >> {ctl}/calls.log; ' + APPEND_TO_FILES + '; '
+                  'for i in $(seq 6000); do [ -e {ctl}/go ] && break; sleep 0.05; done')
+"""An agent that works, then waits (at most 300 s) until ``ctl/go`` exists."""
+
 RANDOM_AGENT = (
     'echo "$PLANFLOW_TASK_ID" >> {ctl}/calls.log; ' + APPEND_TO_FILES + '; '
     '(setsid env -i bash -c "sleep 300" daemon-{ctl} > /dev/null 2>&1 &); '
@@ -145,6 +149,15 @@ class Scenario:
             proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=stdout, stderr=stderr,
                                     text=True, start_new_session=True)
         proc.output = out  # type: ignore[attr-defined]
+        return proc
+
+    def start_working(self, timeout_s: float = 240.0) -> subprocess.Popen:
+        """``start`` a run and wait until its first agent has been called (asserted)."""
+        proc = self.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.calls() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert self.calls(), self.stderr(proc)
         return proc
 
     def wait(self, proc: subprocess.Popen, timeout_s: float = 300.0) -> int | None:

@@ -322,6 +322,8 @@ def test_killed_worker_run_resumes_from_cache_on_a_new_worker(served):
         flow_run = served.run("execute-plan/execute-plan", form)
 
     assert flow_run.state.is_completed(), flow_run.state.message
+    assert f"released the lease on planflow-run-c0ffee of flow run {doomed.id}, which died" in "\n".join(
+        flow_run_logs(served, flow_run.id))
     called_after = calls.read_text().split()[len(called_before):]
     assert not set(called_after) & set(finished_before), (finished_before, called_after)
     assert sorted(set(called_before) | set(called_after)) == ["1", "2", "3", "4", "5", "6"]
@@ -594,14 +596,10 @@ def test_mcp_execute_plan_runs_through_the_deployment_when_a_worker_is_online(se
 def wait_worker_online(served: Served, name: str, timeout_s: float = 180) -> None:
     from prefect.client.schemas.objects import WorkerStatus
 
-    deadline = time.monotonic() + timeout_s
     with served.client() as client:
-        while time.monotonic() < deadline:
-            workers = client.read_workers_for_work_pool(work_pool_name="planflow")
-            if any(w.name == name and w.status == WorkerStatus.ONLINE for w in workers):
-                return
-            time.sleep(1)
-    raise AssertionError(f"worker {name} not online after {timeout_s} s")
+        wait_for(f"worker {name} online", lambda: any(
+            w.name == name and w.status == WorkerStatus.ONLINE
+            for w in client.read_workers_for_work_pool(work_pool_name="planflow")), timeout_s)
 
 
 def test_progress_and_tasks_table_move_while_the_run_executes(served):
@@ -678,3 +676,101 @@ def test_new_run_of_a_run_id_crashes_its_older_run_left_running(served):
     assert new.state.is_completed(), new.state.message
     assert old_state.is_crashed() and str(new.id) in old_state.message
     assert "marked flow run '5a1e00 stale'" in "\n".join(flow_run_logs(served, new.id))
+
+
+def wait_for(what: str, check, timeout_s: float = 300):
+    """Poll ``check()`` every second until it returns something true; returns that."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(1)
+    raise AssertionError(f"{what}: not after {timeout_s} s")
+
+
+def test_second_run_of_a_run_id_is_cancelled_or_waits_through_its_concurrency_limit(served):
+    from flows.stale_runs import WAITING_TAG
+
+    mark = served.work / "busy-go-on"
+    plan = write_plan(served.work / "busy-plan.yaml", f"""\
+        name: busy
+        run_id: b05e00
+        phases:
+          - name: one
+            tasks:
+              - {{id: "1", title: holds, files: [h.txt],
+                 run: "while [ ! -f {mark} ]; do sleep 0.2; done; echo h > h.txt"}}
+        """)
+    status_file = served.repo / ".git/planflow/runs/b05e00/status.json"
+    form = {"plan_path": str(plan), "retries": 0}
+
+    with served.worker("busy"), served.client() as client:
+        deployment = client.read_deployment_by_name("execute-plan/execute-plan")
+        first = client.create_flow_run_from_deployment(deployment.id, parameters=form)
+        wait_for("the first run's task running", lambda: status_file.is_file() and any(
+            t["state"] == "running" for t in json.loads(status_file.read_text())["tasks"]))
+        limit = client.read_global_concurrency_limit_by_name("planflow-run-b05e00")
+        second = served.run("execute-plan/execute-plan", form)
+        third = client.create_flow_run_from_deployment(
+            deployment.id, parameters=form | {"wait_for_run_s": 600})
+        wait_for("the third run waiting", lambda: WAITING_TAG in client.read_flow_run(third.id).tags)
+        mark.touch()
+        first_final = served.wait(first.id, 300)
+        third_final = served.wait(third.id, 300)
+        after = client.read_global_concurrency_limit_by_name("planflow-run-b05e00")
+
+    assert (limit.limit, limit.active_slots) == (1, 1)
+    assert second.state.is_cancelled(), second.state
+    assert "run b05e00 is already executing (pid " in second.state.message
+    assert f"in flow run '{first_final.name}' ({first.id})" in second.state.message
+    assert first_final.state.is_completed(), first_final.state.message
+    assert third_final.state.is_completed(), third_final.state.message
+    assert WAITING_TAG not in third_final.tags
+    lines = "\n".join(flow_run_logs(served, third.id))
+    assert "run b05e00 is already executing" in lines and "waiting up to 600 s" in lines
+    assert after.active_slots == 0
+    assert git(served.repo, "show", "b05e00-task-1-holds:h.txt") == "h"
+
+
+def test_killed_holder_of_a_run_id_elsewhere_frees_it_when_its_lease_expires(served):
+    from flows.run_slot import REPOSSESS_S
+    from tasks.leases import LEASE_S
+
+    mark = served.work / "dead-go-on"
+    plan = write_plan(served.work / "dead-plan.yaml", f"""\
+        name: dead holder
+        run_id: dead00
+        phases:
+          - name: one
+            tasks:
+              - {{id: "1", title: holds, files: [d.txt],
+                 run: "while [ ! -f {mark} ]; do sleep 0.2; done; echo d > d.txt"}}
+        """)
+    here, there = make_repo(served.work / "machine-a"), make_repo(served.work / "machine-b")
+    status_file = here / ".git/planflow/runs/dead00/status.json"
+
+    with served.worker("dead"), served.client() as client:
+        deployment = client.read_deployment_by_name("execute-plan/execute-plan")
+        doomed = client.create_flow_run_from_deployment(
+            deployment.id, parameters={"plan_path": str(plan), "repo": str(here)})
+        wait_for("the first run's task running", lambda: status_file.is_file() and any(
+            t["state"] == "running" for t in json.loads(status_file.read_text())["tasks"]))
+        pid = int(client.read_flow_run(doomed.id).infrastructure_pid.rsplit(":", 1)[-1])
+        subprocess.run(["kill", "-9", str(pid)], check=False)
+        killed = time.monotonic()
+        mark.touch()
+        wait_for("the killed run Crashed by its worker",
+                 lambda: client.read_flow_run(doomed.id).state.is_crashed(), 180)
+        refused = served.run("execute-plan/execute-plan", {"plan_path": str(plan), "repo": str(there)})
+        waited = served.run("execute-plan/execute-plan", {"plan_path": str(plan), "repo": str(there),
+                                                         "wait_for_run_s": 600}, timeout_s=600)
+        freed_after_s = time.monotonic() - killed
+
+    assert refused.state.is_cancelled(), refused.state
+    assert "run dead00 is already executing" in refused.state.message
+    assert "gives it back when its lease expires" in refused.state.message
+    assert waited.state.is_completed(), waited.state.message
+    assert git(there, "show", "dead00-task-1-holds:d.txt") == "d"
+    print(f"slot of a killed holder free again after {freed_after_s:.0f} s"
+          f" (lease {LEASE_S:g} s + repossessor {REPOSSESS_S:g} s)")

@@ -8,13 +8,8 @@ from __future__ import annotations
 import os
 import time
 
-from crashkit import Scenario
-from runs import APPEND_TO_FILES
+from crashkit import BLOCKING_AGENT as BLOCKING, Scenario
 from planflow.run_result import EXIT_DISK_FULL, EXIT_RUNNING
-
-BLOCKING = ('echo "$PLANFLOW_TASK_ID" >> {ctl}/calls.log; ' + APPEND_TO_FILES + '; '
-            'for i in $(seq 6000); do [ -e {ctl}/go ] && break; sleep 0.05; done')
-"""An agent that works, then waits (at most 300 s) until ``ctl/go`` exists."""
 
 
 def scenario(tmp_path, prefect_api, **env) -> Scenario:
@@ -28,10 +23,7 @@ def stdout(proc) -> str:
 
 def test_the_second_start_is_refused_with_the_winners_pid(prefect_api, tmp_path):
     runs = scenario(tmp_path, prefect_api)
-    first = runs.start()
-    deadline = time.monotonic() + 240
-    while not runs.calls() and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.1)
+    first = runs.start_working()
     assert runs.calls() == ["1.1"], runs.stderr(first)
 
     code, err = runs.run(timeout_s=240)
