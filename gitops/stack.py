@@ -58,8 +58,12 @@ def restacked_tips(repo: Repository, base: str, entries: list[StackEntry], scrat
         try:
             for index, (entry, tip) in enumerate(zip(entries, tips)):
                 # the stack so far is not the entry's own work (a resolved conflict sits on it)
-                commits = own_commits(repo, tip, [base_sha, *tips[:index], *new_tips])
-                if not commits:
+                exclude = [base_sha, *tips[:index], *new_tips]
+                if tip == prev:  # nothing of its own
+                    new_tip = prev
+                elif set(exclude) == {prev} and repo.known_parents(tip) == [prev]:
+                    new_tip = tip  # one commit sitting on the stack so far (no git process)
+                elif not (commits := own_commits(repo, tip, exclude)):
                     new_tip = prev
                 elif commits[0].first_parent == prev:
                     new_tip = tip
