@@ -168,6 +168,12 @@ class Repository:
         parents = self._stored.commit_parents(sha)
         return None if parents is UNKNOWN else parents
 
+    def known_commit(self, sha: str) -> bytes | None:
+        """The raw commit object ``sha`` (40 digits) when the repository's files hold it
+        (``gitops.stored``), else None (only git could say)."""
+        data = self._stored.commit_data(sha)
+        return None if data is UNKNOWN else data
+
     def branch_worktree(self, branch: str) -> Path | None:
         """The worktree (main or linked) that has ``branch`` checked out, or None."""
         ref = f"refs/heads/{branch}"

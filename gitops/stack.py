@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import re
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -67,7 +70,11 @@ def restacked_tips(repo: Repository, base: str, entries: list[StackEntry], scrat
                     new_tip = prev
                 elif commits[0].first_parent == prev:
                     new_tip = tip
-                else:
+                elif (merged := _merge_in_memory(repo, prev, commits, base_sha)) is not None:
+                    if isinstance(merged, list):
+                        raise _conflict(repo, base_sha, entries[: index + 1], tips, merged)
+                    new_tip = merged
+                else:  # this git, or these commits, need a checkout
                     if not scratch_made:
                         repo.remove_worktree(scratch)  # a leftover from an interrupted run
                         run_git(repo.root, "create stacking worktree", *AUTOMATION_CONFIG,
@@ -107,6 +114,78 @@ def own_commits(repo: Repository, tip: str, exclude: list[str]) -> list[Commit]:
         env = {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email, "GIT_COMMITTER_DATE": date}
         commits.append(Commit(sha, parents.split(" ")[0], env))
     return commits
+
+
+MERGE_TREE = (2, 38)
+"""The first git whose ``merge-tree --write-tree`` merges without a worktree."""
+
+MERGE_BASE = (2, 40)
+"""The first git whose ``merge-tree`` takes ``--merge-base`` (a cherry-pick's base: the
+commit's parent)."""
+
+_HEADERS = {b"tree", b"parent", b"author", b"committer"}
+"""Commit headers a commit made by ``commit-tree`` reproduces; a commit with others (an
+encoding, a signature) is replayed by ``cherry-pick``."""
+
+
+def _merge_in_memory(repo: Repository, onto: str, commits: list[Commit], base: str) -> str | list[str] | None:
+    """``commits`` (oldest first) replayed onto commit ``onto`` without a worktree: for each,
+    ``git merge-tree --write-tree`` merges it with its parent as the merge base (what
+    ``cherry-pick`` does) and ``commit-tree`` makes the commit with the original author,
+    committer and message. Returns the new tip, the conflicting paths of the first commit that
+    conflicts (sorted), or None when this must be done in a worktree: a git older than 2.38;
+    a commit with more than one parent or headers ``commit-tree`` cannot give (``_HEADERS``);
+    before git 2.40 (no ``--merge-base``), anything but one commit whose parent is ``base``
+    (whose merge base with ``onto``, a descendant of ``base``, is that parent). Raises
+    ``GitError``."""
+    version = git_version(repo.root)
+    if version < MERGE_TREE or (version < MERGE_BASE and (len(commits) != 1 or commits[0].first_parent != base)):
+        return None
+    parts = [_commit_parts(repo, commit.sha) for commit in commits]
+    if None in parts:
+        return None
+    tip = onto
+    for commit, (author_env, message) in zip(commits, parts):  # type: ignore[misc]
+        merge_base = ("--merge-base", commit.first_parent) if version >= MERGE_BASE else ()
+        try:
+            out = run_git(repo.root, f"merge {commit.sha[:10]} onto the stack", "merge-tree",
+                          "--write-tree", "--name-only", "-z", "--no-messages", *merge_base, tip, commit.sha)
+        except GitError as error:
+            if error.exit_code != 1:
+                raise
+            return sorted({name for name in error.stdout.split("\0")[1:] if name})
+        with tempfile.NamedTemporaryFile(dir=repo.state_dir, prefix="message-") as file:
+            file.write(message)
+            file.flush()
+            tip = run_git(repo.root, f"commit {commit.sha[:10]} onto the stack", *AUTOMATION_CONFIG,
+                          "commit-tree", out.split("\0")[0], "-p", tip, "-F", file.name,
+                          env={**author_env, **commit.committer_env})
+    return tip
+
+
+def _commit_parts(repo: Repository, sha: str) -> tuple[dict[str, str], bytes] | None:
+    """(the ``GIT_AUTHOR_*`` variables, the raw message) of commit ``sha``, or None when it
+    cannot be read here, has more than one parent or headers beyond ``_HEADERS``."""
+    data = repo.known_commit(sha)
+    if data is None:
+        return None
+    head, _, message = data.partition(b"\n\n")
+    lines = head.split(b"\n")
+    if any(line.split(b" ", 1)[0] not in _HEADERS for line in lines) or \
+            sum(line.startswith(b"parent ") for line in lines) != 1:
+        return None
+    author = next(line[7:] for line in lines if line.startswith(b"author "))
+    name, _, rest = author.partition(b" <")
+    email, _, date = rest.partition(b"> ")
+    env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date}
+    return {key: value.decode("utf-8", "surrogateescape") for key, value in env.items()}, message
+
+
+@functools.cache
+def git_version(cwd: Path) -> tuple[int, int]:
+    """(major, minor) of the installed git (``git version``; once per process). Raises ``GitError``."""
+    digits = re.findall(r"\d+", run_git(cwd, "read git version", "version"))
+    return int(digits[0]), int(digits[1])
 
 
 def _pick(scratch: Path, onto: str, commits: list[Commit], label: str) -> list[str]:

@@ -88,7 +88,7 @@ class Stored:
     def commit_parents(self, sha: str) -> object:
         """The parent shas of commit ``sha`` (a 40-digit sha), or ``UNKNOWN`` (no such commit
         here, or not a commit: git decides)."""
-        data = self._object(sha, b"commit")
+        data = self.commit_data(sha)
         if data is UNKNOWN:
             return UNKNOWN
         parents = []
@@ -98,6 +98,10 @@ class Stored:
             if line.startswith(b"parent "):
                 parents.append(line[7:].decode())
         return parents
+
+    def commit_data(self, sha: str) -> object:
+        """The raw commit object ``sha`` (headers, a blank line, the message), or ``UNKNOWN``."""
+        return self._object(sha, b"commit")
 
     def changed_paths(self, base: str, tip: str) -> object:
         """Paths (``surrogateescape``-decoded, ``/``-separated) whose blob, link or mode
@@ -162,7 +166,7 @@ class Stored:
             return UNKNOWN
 
     def _tree_of(self, sha: str) -> object:
-        data = self._object(sha, b"commit")
+        data = self.commit_data(sha)
         if data is UNKNOWN or not data.startswith(b"tree "):
             return UNKNOWN
         return data[5:45].decode()
