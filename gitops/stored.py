@@ -38,14 +38,17 @@ class Stored:
     ``common_dir``) from its files. Thread-safe."""
 
     def __init__(self, repo: git.Repo, common_dir: Path) -> None:
-        self.repo, self.common_dir = repo, Path(common_dir)
+        self.common_dir = Path(common_dir)
         self._lock = threading.Lock()
         self._odb = GitDB(str(self.common_dir / "objects"))
         self._packed_stamp: tuple[int, int, int] | None = None
         self._packed_refs: dict[str, str] = {}
-        reader = repo.config_reader("repository")
-        extensions = {key: reader.get_value("extensions", key, "")
-                      for key in ("refstorage", "objectformat")} if reader.has_section("extensions") else {}
+        try:
+            reader = repo.config_reader("repository")
+            extensions = {key: reader.get_value("extensions", key, "")
+                          for key in ("refstorage", "objectformat")} if reader.has_section("extensions") else {}
+        except Exception:  # noqa: BLE001 - a config GitPython cannot parse: git reads it all
+            extensions = {"refstorage": "unknown"}
         self.usable = (str(extensions.get("refstorage", "") or "files").lower() == "files"
                        and str(extensions.get("objectformat", "") or "sha1").lower() == "sha1")
 
@@ -158,11 +161,15 @@ class Stored:
         """The raw data of object ``sha`` when it is of type ``kind``, else ``UNKNOWN``."""
         if not self.usable or not _HEX.match(sha):
             return UNKNOWN
-        try:
-            with self._lock:
-                stream = self._odb.stream(bytes.fromhex(sha))
-                return stream.read() if stream.type == kind else UNKNOWN
-        except Exception:  # noqa: BLE001 - gitdb raises many kinds; git answers instead
+        with self._lock:
+            for attempt in range(2):
+                try:
+                    if attempt:  # a pack written since gitdb listed them
+                        self._odb.update_cache(force=True)
+                    stream = self._odb.stream(bytes.fromhex(sha))
+                    return stream.read() if stream.type == kind else UNKNOWN
+                except Exception:  # noqa: BLE001 - gitdb raises many kinds; git answers instead
+                    continue
             return UNKNOWN
 
     def _tree_of(self, sha: str) -> object:
