@@ -514,7 +514,7 @@ class Repository:
     def _salvage_commit(self, name: str, sha: str, new: str, ignore: str | None = None) -> None:
         """Save ``sha`` to a salvage ref unless ``new`` or a kept (non-salvage) ``refs/planflow``
         ref other than ``ignore`` contains it."""
-        if self.contains(new, sha):
+        if self._kept_tip(sha, ignore) or self.contains(new, sha):
             return
         if not self._kept(sha, ignore):
             self.keep_ref(self._salvage_name(name), sha)
@@ -522,8 +522,15 @@ class Repository:
     def _kept(self, sha: str, ignore: str | None = None) -> bool:
         """True when a kept (non-salvage) ``refs/planflow`` ref other than ``ignore`` contains
         commit ``sha``."""
-        return any(not ref.startswith("refs/planflow/salvage/") and ref != ignore
-                   for ref in self._refs_containing(sha, "refs/planflow"))
+        return self._kept_tip(sha, ignore) or any(
+            _keeps(ref, ignore) for ref in self._refs_containing(sha, "refs/planflow"))
+
+    def _kept_tip(self, sha: str, ignore: str | None) -> bool:
+        """True when the files show a kept ref (as in ``_kept``) pointing at ``sha`` itself (a
+        task's keep ref at its commit: no git process)."""
+        tips = self._stored.ref_tips()
+        return tips is not UNKNOWN and any(tip == sha and ref.startswith("refs/planflow/") and _keeps(ref, ignore)
+                                           for ref, tip in tips.items())
 
     def _refs_containing(self, sha: str, *patterns: str) -> list[str]:
         """Refs (matching ``patterns``, if given) that contain commit ``sha``."""
@@ -542,6 +549,11 @@ class Repository:
         if ".worktrees/" not in text.splitlines():
             exclude.parent.mkdir(exist_ok=True)
             exclude.write_text(text + ("" if text.endswith("\n") or not text else "\n") + ".worktrees/\n")
+
+
+def _keeps(ref: str, ignore: str | None) -> bool:
+    """True when ``ref`` (under ``refs/planflow/``) keeps commits: not a salvage ref, not ``ignore``."""
+    return not ref.startswith("refs/planflow/salvage/") and ref != ignore
 
 
 def _config_stamp(common_dir: Path, cwd: Path) -> tuple:

@@ -61,12 +61,8 @@ def restacked_tips(repo: Repository, base: str, entries: list[StackEntry], scrat
         try:
             for index, (entry, tip) in enumerate(zip(entries, tips)):
                 # the stack so far is not the entry's own work (a resolved conflict sits on it)
-                exclude = [base_sha, *tips[:index], *new_tips]
-                if tip == prev:  # nothing of its own
-                    new_tip = prev
-                elif set(exclude) == {prev} and repo.known_parents(tip) == [prev]:
-                    new_tip = tip  # one commit sitting on the stack so far (no git process)
-                elif not (commits := own_commits(repo, tip, exclude)):
+                commits = own_commits(repo, tip, [base_sha, *tips[:index], *new_tips])
+                if not commits:
                     new_tip = prev
                 elif commits[0].first_parent == prev:
                     new_tip = tip
@@ -103,8 +99,20 @@ def _conflict(repo: Repository, base: str, entries: list[StackEntry], tips: list
     return StackConflict(task.label, other.label if other else None, files, branches, base)
 
 
+WALK_LIMIT = 200
+"""Commits read from the files, at most, to find that no commit of ``exclude`` contains a tip
+(``_one_own_commit``); past it, ``git rev-list`` answers."""
+
+
 def own_commits(repo: Repository, tip: str, exclude: list[str]) -> list[Commit]:
-    """Commits of ``tip`` not in any of ``exclude`` (commit shas), oldest first. Raises ``GitError``."""
+    """Commits of ``tip`` not in any of ``exclude`` (commit shas), oldest first. A tip that is
+    one commit on a commit of ``exclude`` (a task's usual work) is answered from the files
+    (``_one_own_commit``), the rest by ``git rev-list``. Raises ``GitError``."""
+    if tip in exclude:
+        return []
+    single = _one_own_commit(repo, tip, exclude)
+    if single is not None:
+        return [single]
     out = run_git(repo.root, "list commits to stack", "rev-list", "--reverse", "--topo-order",
                   "--no-commit-header", "--date=raw", "--format=%H%x00%P%x00%cn%x00%ce%x00%cd",
                   tip, "--not", *exclude)
@@ -175,10 +183,7 @@ def _commit_parts(repo: Repository, sha: str) -> tuple[dict[str, str], bytes] | 
             sum(line.startswith(b"parent ") for line in lines) != 1:
         return None
     author = next(line[7:] for line in lines if line.startswith(b"author "))
-    name, _, rest = author.partition(b" <")
-    email, _, date = rest.partition(b"> ")
-    env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date}
-    return {key: value.decode("utf-8", "surrogateescape") for key, value in env.items()}, message
+    return _identity_env("AUTHOR", author), message
 
 
 @functools.cache
@@ -186,6 +191,40 @@ def git_version(cwd: Path) -> tuple[int, int]:
     """(major, minor) of the installed git (``git version``; once per process). Raises ``GitError``."""
     digits = re.findall(r"\d+", run_git(cwd, "read git version", "version"))
     return int(digits[0]), int(digits[1])
+
+
+def _one_own_commit(repo: Repository, tip: str, exclude: list[str]) -> Commit | None:
+    """``tip`` as the only commit of its own, read from the files: when its one parent is in
+    ``exclude`` and walking back from the other commits of ``exclude`` (to that parent, at most
+    ``WALK_LIMIT`` commits) never meets ``tip``. None when that does not hold or only git can
+    tell (the caller asks ``rev-list``)."""
+    parents = repo.known_parents(tip)
+    if parents is None or len(parents) != 1 or parents[0] not in exclude:
+        return None
+    seen: set[str] = set()
+    todo = [sha for sha in exclude if sha != parents[0]]
+    while todo:
+        sha = todo.pop()
+        if sha in seen or sha == parents[0]:
+            continue
+        above = repo.known_parents(sha)
+        if sha == tip or above is None or len(seen) >= WALK_LIMIT:
+            return None
+        seen.add(sha)
+        todo += above
+    data = repo.known_commit(tip) or b""
+    committer = next((line[10:] for line in data.split(b"\n") if line.startswith(b"committer ")), None)
+    if committer is None:
+        return None
+    return Commit(tip, parents[0], _identity_env("COMMITTER", committer))
+
+
+def _identity_env(role: str, ident: bytes) -> dict[str, str]:
+    """``GIT_<role>_NAME``/``EMAIL``/``DATE`` of a commit's ``Name <email> seconds zone`` header."""
+    name, _, rest = ident.partition(b" <")
+    email, _, date = rest.partition(b"> ")
+    env = {f"GIT_{role}_NAME": name, f"GIT_{role}_EMAIL": email, f"GIT_{role}_DATE": date}
+    return {key: value.decode("utf-8", "surrogateescape") for key, value in env.items()}
 
 
 def _pick(scratch: Path, onto: str, commits: list[Commit], label: str) -> list[str]:

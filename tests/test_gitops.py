@@ -379,6 +379,19 @@ def test_stack_conflict_is_reported_the_same_either_way(
     assert [repo.resolve(f"refs/heads/{entry.branch}") for entry in entries] == [one, two]
 
 
+def test_own_commits_read_from_the_files_are_those_rev_list_gives(
+        root: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = repo.head_sha()
+    one = task_branch(repo, "one", {"a.txt": "a\n"})
+    two = task_branch(repo, "two", {"b.txt": "b\n"}, base=one)  # contains "one"
+    three = task_branch(repo, "three", {"c.txt": "c\n"}, base=two)
+    cases = [(one, [base]), (one, [base, two]), (two, [base, one]), (three, [base]), (two, [one, three])]
+    from_files = [stack_module.own_commits(repo, tip, exclude) for tip, exclude in cases]
+    monkeypatch.setattr(repo, "known_parents", lambda sha: None)  # rev-list answers every case
+    assert from_files == [stack_module.own_commits(repo, tip, exclude) for tip, exclude in cases]
+    assert [len(commits) for commits in from_files] == [1, 0, 1, 3, 0]
+
+
 def test_stack_refuses_branch_checked_out_in_a_worktree(root: Path, repo: Repository) -> None:
     path = repo.prepare_worktree(root / ".worktrees" / "w", "busy", "HEAD")
     (path / "x.txt").write_text("x\n")
