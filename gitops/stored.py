@@ -34,8 +34,9 @@ _TREE_MODE = 0o040000
 
 
 class Stored:
-    """Reads ``repo`` (a GitPython ``Repo`` of the main work tree, whose git dir is
-    ``common_dir``) from its files. Thread-safe."""
+    """Reads the repository whose shared git dir is ``common_dir`` from its files; ``repo`` (a
+    GitPython ``Repo`` of it) gives its config, read once for the ``extensions`` that decide
+    whether these readers can be used (``usable``). Thread-safe."""
 
     def __init__(self, repo: git.Repo, common_dir: Path) -> None:
         self.common_dir = Path(common_dir)
