@@ -414,9 +414,11 @@ class Repository:
         """Stack the entries' branches in order on ``base``: base -> e1 -> e2 -> ...
 
         Each entry's own commits (those of its ``tip`` not in ``base``, an earlier entry's ``tip``
-        or the stack built so far) are cherry-picked onto the previous entry's new tip in a
-        temporary detached worktree at ``scratch`` (removed afterwards), keeping the original
-        committer identity and date, so the result is deterministic. An entry already sitting on
+        or the stack built so far) are replayed onto the previous entry's new tip as a
+        cherry-pick would, without a worktree (``git merge-tree --write-tree`` + ``commit-tree``,
+        git 2.38+), or else cherry-picked in a temporary detached worktree at ``scratch``
+        (removed afterwards); either way keeping the original author, committer identity and
+        date, so the result is deterministic. An entry already sitting on
         the previous tip is kept; one without own commits gets the previous tip. Branches move only when every
         entry applied. Returns the new tips, one per entry. Raises ``StackConflict`` on a
         conflict (no branch moved), ``ValueError`` when a ref names no commit or an entry's
