@@ -1,8 +1,10 @@
 """P5, a large repository: planflow's worktree set-up and removal per task vs bare
 ``git worktree add`` / ``git worktree remove`` on a generated repository of 20,000 files
 (a few hundred MB), and what makes set-up cheaper: ``checkout.workers``, reusing one worktree
-between tasks (``git checkout -B``), and a sparse checkout of a task's declared files.
-Prints a table; not a test.
+between tasks (``git checkout -B``), and a sparse checkout of a task's declared files; then
+stacking a parallel wave of ``WAVE`` one-commit tasks on it without a worktree (``merge-tree
+--write-tree`` + ``commit-tree``) against cherry-picks in a scratch worktree (what planflow
+does with a git older than 2.38). Prints a table; not a test.
 
 The repository is generated once into the cache dir (``$PLANFLOW_BENCH_CACHE``, else
 ``<temp dir>/planflow-bench-cache``) and reused. The variants alternate within each round;
@@ -20,10 +22,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import os
+import subprocess
+import tempfile
+
 from common import IDENTITY, Row, cache_dir, git, script_main
-from gitops.repo import open_repository
+from gitops import stack
+from gitops.repo import Repository, StackEntry, open_repository
 
 TARGET = 1.1
+
+WAVE = 4
+"""Tasks of the parallel wave the stacking rows stack."""
 
 
 def generated_repo(files: int, kb: int) -> Path:
@@ -92,6 +102,10 @@ def run(files: int = 20000, kb: int = 12, rounds: int = 3) -> list[Row]:
         git(root, "worktree", "remove", "--force", str(reused))
         for branch in git(root, "branch", "--list", "bench-*", "--format=%(refname:short)").split():
             git(root, "branch", "-q", "-D", branch)
+    entries = _wave(root, base, WAVE)
+    for _ in range(rounds):
+        record("stack, merge-tree", _timed(lambda: stack.restacked_tips(repo, base, entries, work / "bench-stack")))
+        record("stack, scratch worktree", _timed(lambda: _stack_in_worktree(repo, base, entries, work / "bench-stack")))
     median = {name: statistics.median(values) for name, values in times.items()}
     bare_add = median["bare add"]
     rows = [Row("P5", f"repository: {files} files, {_size_mb(root):.0f} MB checked out",
@@ -103,10 +117,45 @@ def run(files: int = 20000, kb: int = 12, rounds: int = 3) -> list[Row]:
                         f"bare add {bare_add:.3f} s", median[name] / bare_add,
                         f"<= {TARGET}x" if is_target else "",
                         median[name] / bare_add <= TARGET if is_target else None))
-    rows.append(Row("P5", "worktree removal/task: planflow (salvage check + remove)",
+    rows.append(Row("P5", "worktree removal/task: planflow (remove; salvaged if git refuses)",
                     f"{median['planflow removal']:.3f} s", f"bare remove {median['bare remove']:.3f} s",
                     median["planflow removal"] / median["bare remove"]))
+    rows.append(Row("P5", f"stacking a wave of {WAVE} tasks: merge-tree --write-tree + commit-tree",
+                    f"{median['stack, merge-tree']:.3f} s",
+                    f"scratch worktree {median['stack, scratch worktree']:.3f} s",
+                    median["stack, merge-tree"] / median["stack, scratch worktree"]))
     return rows
+
+
+def _wave(root: Path, base: str, tasks: int) -> list[StackEntry]:
+    """``tasks`` commits on ``base``, each changing one file of its own (made with a temporary
+    index: no checkout), as the entries of a parallel wave."""
+    entries = []
+    for n in range(tasks):
+        with tempfile.TemporaryDirectory() as folder:
+            env = dict(os.environ, GIT_INDEX_FILE=str(Path(folder) / "index"))
+
+            def plumbing(*args: str, stdin: str | None = None) -> str:
+                return subprocess.run(["git", *args], cwd=root, env=env, input=stdin, check=True,
+                                      capture_output=True, text=True).stdout.strip()
+
+            plumbing("read-tree", base)
+            blob = plumbing("hash-object", "-w", "--stdin", stdin=f"task {n}\n")
+            plumbing("update-index", "--add", "--cacheinfo", f"100644,{blob},pkg{n:03d}/task.txt")
+            tip = plumbing(*IDENTITY, "commit-tree", plumbing("write-tree"), "-p", base, "-m", f"task {n}")
+        entries.append(StackEntry(label=str(n), branch=f"bench-wave-{n}", tip=tip))
+    return entries
+
+
+def _stack_in_worktree(repo: Repository, base: str, entries: list[StackEntry], scratch: Path) -> list[str]:
+    """The stacked tips as planflow makes them with a git older than 2.38 (cherry-picks in a
+    scratch worktree)."""
+    version = stack.git_version
+    stack.git_version = lambda cwd: (2, 37)
+    try:
+        return stack.restacked_tips(repo, base, entries, scratch)
+    finally:
+        stack.git_version = version
 
 
 def _sparse_add(root: Path, path: Path, branch: str, base: str, files: list[str]) -> None:

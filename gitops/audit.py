@@ -29,6 +29,7 @@ from gitops.command import run_git
 from gitops.refwatch import RefWatch
 from gitops.repo import Repository, worktree_head_ref
 from gitops.shared_files import SharedFiles
+from gitops.status import Status, read_status
 
 
 @dataclass
@@ -44,21 +45,17 @@ class Review:
 
 def checkout_state(repo: Repository) -> dict[str, tuple]:
     """The user's checkout as a comparable value: ``HEAD`` (sha, branch) and, for each path
-    ``git status`` lists (changed or untracked), its (status, mtime ns, size)."""
+    ``git status`` lists (changed or untracked), its (status, mtime ns, size). One git
+    process (``gitops.status.read_status``: HEAD comes with the status)."""
     root = repo.root
-    out = run_git(root, "read checkout status", "status", "--porcelain=v1", "-z",
-                  "--untracked-files=all")
-    # one git call for both: the commit and the ref HEAD points at ("HEAD" when detached)
-    sha, ref = run_git(root, "read HEAD", "rev-parse", "HEAD^{commit}",
-                       "--symbolic-full-name", "HEAD").splitlines()
-    state: dict[str, tuple] = {"HEAD": (sha, None if ref == "HEAD" else ref)}
-    for entry in filter(None, out.split("\0")):
-        path = entry[3:]
+    status = read_status(root, "read checkout status")
+    state: dict[str, tuple] = {"HEAD": (status.head, status.branch)}
+    for entry in status.entries:
         try:
-            info = os.lstat(root / path)
-            state[path] = (entry[:2], info.st_mtime_ns, info.st_size)
+            info = os.lstat(root / entry.path)
+            state[entry.path] = (entry.code, info.st_mtime_ns, info.st_size)
         except OSError:
-            state[path] = (entry[:2], None, None)
+            state[entry.path] = (entry.code, None, None)
     return state
 
 
@@ -151,9 +148,9 @@ class WorktreeWatch:
                       if self.checkout.get(key) != after.get(key))
 
 
-def uncommitted_files(worktree: Path) -> list[str]:
+def uncommitted_files(worktree: Path, status: Status | None = None) -> list[str]:
     """Paths (relative to ``worktree``) of files changed or added and not committed, untracked
-    ones included (ignored ones not). Raises ``GitError``."""
-    out = run_git(worktree, "list uncommitted files", "status", "--porcelain=v1", "-z",
-                  "--untracked-files=all", "--no-renames")
-    return [entry[3:] for entry in out.split("\0") if entry]
+    ones included (ignored ones not), from ``status`` (the worktree's ``read_status``; read
+    here when None). Raises ``GitError``."""
+    status = status or read_status(worktree, "list uncommitted files")
+    return [entry.path for entry in status.entries]

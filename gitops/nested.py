@@ -13,30 +13,36 @@ import shutil
 from pathlib import Path
 
 from gitops.command import run_git
+from gitops.status import GITLINK, Status, read_status
 
 
-def nested_repositories(worktree: Path, start: str | None = None) -> list[str]:
+def nested_repositories(worktree: Path, start: str | None = None, status: Status | None = None) -> list[str]:
     """Folders (relative, ``/``-separated) of ``worktree`` that are git repositories of their
     own: untracked ones (``git status`` lists them as one ``dir/`` entry) and, when ``start``
-    is given, gitlinks staged or committed since commit ``start``. Raises ``GitError``."""
-    out = run_git(worktree, "find nested repositories", "status", "--porcelain=v1", "-z",
-                  "--untracked-files=all")
-    found = [entry[3:].rstrip("/") for entry in out.split("\0")
-             if entry.startswith("?? ") and entry.endswith("/")]
-    if start is not None:
+    is given, gitlinks staged or committed since commit ``start``. ``status``: the worktree's
+    ``read_status`` when the caller has it (read here otherwise); while HEAD is at ``start``
+    it also shows the staged gitlinks, else ``git diff-index`` is asked. Raises ``GitError``."""
+    status = status or read_status(worktree, "find nested repositories")
+    found = [entry.path.rstrip("/") for entry in status.entries
+             if entry.code == "??" and entry.path.endswith("/")]
+    if start is not None and status.head == start:
+        found += [entry.path for entry in status.entries
+                  if entry.staged and entry.index_mode == GITLINK and entry.path not in found]
+    elif start is not None:
         fields = run_git(worktree, "find added gitlinks", "diff-index", "--cached", "--raw", "-z",
                          "--no-renames", start).split("\0")
         found += [path for meta, path in zip(fields[::2], fields[1::2])
-                  if meta.split(" ")[1:2] == ["160000"] and path not in found]
+                  if meta.split(" ")[1:2] == [GITLINK] and path not in found]
     return sorted(found)
 
 
-def flatten_nested(worktree: Path, aside: Path, start: str | None = None) -> list[str]:
-    """Make every nested repository of ``worktree`` (``nested_repositories``) plain files:
-    its ``.git`` is moved to ``aside/<path>/.git`` and a gitlink for it is unstaged. Returns
-    the folders flattened. Raises ``GitError``, ``OSError``."""
+def flatten_nested(worktree: Path, aside: Path, start: str | None = None,
+                   status: Status | None = None) -> list[str]:
+    """Make every nested repository of ``worktree`` (``nested_repositories``, given ``start``
+    and ``status``) plain files: its ``.git`` is moved to ``aside/<path>/.git`` and a gitlink
+    for it is unstaged. Returns the folders flattened. Raises ``GitError``, ``OSError``."""
     flattened = []
-    for folder in nested_repositories(worktree, start):
+    for folder in nested_repositories(worktree, start, status):
         dot_git = worktree / folder / ".git"
         if dot_git.exists() or dot_git.is_symlink():
             target = aside / folder / ".git"

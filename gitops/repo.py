@@ -31,6 +31,7 @@ from gitops.errors import GitError, shown
 from gitops.nested import flatten_nested
 from gitops.shared_files import restore_abandoned
 from gitops.stack import StackEntry, stack_branches
+from gitops.stored import UNKNOWN, Stored, head_ref
 
 __all__ = ["Repository", "StackEntry", "open_repository"]
 
@@ -89,10 +90,12 @@ class Repository:
         for change in restore_abandoned(self.common_dir, self.common_dir / "planflow" / "shared-git"):
             logger.warning("put back %s in %s (left by an agent of a killed run)", change, self.common_dir)
         guard.protect(self.common_dir, read_config_file)
-        main = self._worktrees(Path(found.working_tree_dir))[0]
-        if main[1] == "bare":
+        main, bare = _main_worktree(Path(found.working_tree_dir))
+        if bare:
             raise ValueError(f"the main worktree of {path} is bare; planflow needs a work tree")
-        self.root = main[0]
+        self.root = main
+        self._stored = Stored(found, self.common_dir)
+        self._identity: tuple[tuple, dict[str, str]] | None = None
         self.state_dir = self.common_dir / "planflow"
         self.state_dir.mkdir(exist_ok=True)
         self._thread_lock = threading.RLock()
@@ -125,12 +128,20 @@ class Repository:
 
     def head_branch(self) -> str | None:
         """The branch checked out in the main work tree, or None when its HEAD is detached."""
-        head = self._worktrees(self.root)[0][1]
+        head = self._worktrees()[0][1]
         return head.removeprefix("refs/heads/") if head and head.startswith("refs/heads/") else None
 
     def resolve(self, ref: str) -> str | None:
         """The commit sha ``ref`` (branch, tag, sha, ``HEAD~2``...) names, or None when it names
-        no commit. Raises ``GitError`` when git fails otherwise."""
+        no commit. A full ref name (``refs/...``) names that ref only (no other ref git's
+        abbreviation rules would try); it and a 40-digit sha are read from the repository's
+        files when they can be (``gitops.stored``: no git process). Raises ``GitError`` when
+        git fails otherwise."""
+        target = self._stored.ref(ref) if ref.startswith("refs/") else ref
+        if target is None:
+            return None
+        if target is not UNKNOWN and self._stored.commit_parents(target) is not UNKNOWN:
+            return target
         try:
             return self._git(
                 f"resolve {ref}", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
@@ -151,27 +162,40 @@ class Repository:
         """True when commit ``sha`` is in the object database."""
         return self.resolve(sha) is not None
 
+    def known_parents(self, sha: str) -> list[str] | None:
+        """The parents of commit ``sha`` (40 digits) when the repository's files show them
+        (``gitops.stored``), else None (no such commit, or only git could say)."""
+        parents = self._stored.commit_parents(sha)
+        return None if parents is UNKNOWN else parents
+
+    def known_commit(self, sha: str) -> bytes | None:
+        """The raw commit object ``sha`` (40 digits) when the repository's files hold it
+        (``gitops.stored``), else None (only git could say)."""
+        data = self._stored.commit_data(sha)
+        return None if data is UNKNOWN else data
+
     def branch_worktree(self, branch: str) -> Path | None:
         """The worktree (main or linked) that has ``branch`` checked out, or None."""
         ref = f"refs/heads/{branch}"
-        return next((path for path, head in self._worktrees(self.root) if head == ref), None)
+        return next((path for path, head in self._worktrees() if head == ref), None)
 
     def prepare_worktree(self, path: Path, branch: str, base: str) -> Path:
         """Create a fresh worktree at ``path`` on ``branch``, which is (re)set to commit ``base``.
 
         Under the lock: salvages and removes a worktree already at ``path`` (prunes its entry
         when its folder is gone); salvages ``branch``'s old tip when it holds commits ``base``
-        lacks; then ``git worktree add -B``. Worktrees are listed once when none is at ``path``. Returns the worktree path (absolute). Raises ``ValueError`` when
+        lacks; then ``git worktree add -B`` (the only git process when no worktree is at
+        ``path`` and ``branch`` is new or at ``base``). Returns the worktree path (absolute). Raises ``ValueError`` when
         ``base`` is no commit or another worktree (e.g. the user's) has ``branch`` checked out,
         ``GitError`` when git fails (e.g. ``path`` exists and is not a worktree). The checkout
         runs in parallel (``checkout.workers=0``: one worker per core).
         """
         path = Path(path).resolve()
         with self.lock():
-            worktrees = self._worktrees(self.root)
+            worktrees = self._worktrees()
             if path in {p for p, _ in worktrees[1:]}:
                 self.remove_worktree(path)
-                worktrees = self._worktrees(self.root)
+                worktrees = self._worktrees()
             base_sha = self.require_commit(base)
             holder = next((p for p, head in worktrees if head == f"refs/heads/{branch}"), None)
             if holder is not None and not holder.exists():  # a stale entry: prune, look again
@@ -194,21 +218,26 @@ class Repository:
 
         Uses ``planflow <planflow@localhost>`` for whatever of ``user.name``/``user.email`` is
         not configured (through the environment; the config is not changed). User hooks and
-        signing are off. Returns the new commit sha, or None when nothing changed. Raises
-        ``ValueError`` when ``worktree`` is not a linked worktree, ``GitError``.
+        signing are off. Two git processes (``add``, ``commit``); only a failed commit is
+        looked at again (``diff --cached``: nothing staged, or a real error). Returns the new
+        commit sha, or None when nothing changed. Raises ``ValueError`` when ``worktree`` is
+        not a linked worktree, ``GitError``.
         """
         worktree = self._linked_worktree(worktree)
         with self.lock():
             run_git(worktree, "stage changes", "add", "-A")
             try:
-                run_git(worktree, "look for staged changes", "diff", "--cached", "--quiet")
-                return None
-            except GitError as error:
-                if error.exit_code != 1:
-                    raise
-            run_git(worktree, "commit", *AUTOMATION_CONFIG, "commit", "-q", "-m", message,
-                    env=self._identity_env(worktree))
-            return run_git(worktree, "read new commit", "rev-parse", "HEAD")
+                run_git(worktree, "commit", *AUTOMATION_CONFIG, "commit", "-q", "-m", message,
+                        env=self._identity_env(worktree))
+            except GitError:
+                try:
+                    run_git(worktree, "look for staged changes", "diff", "--cached", "--quiet")
+                    return None
+                except GitError as error:
+                    if error.exit_code != 1:
+                        raise
+                raise
+            return self._worktree_head(worktree)
 
     def detached_worktree(self, path: Path, commit: str) -> Path:
         """A fresh worktree at ``path`` with a detached HEAD at ``commit`` (for reading and
@@ -234,24 +263,35 @@ class Repository:
         """Paths that differ between commits ``base`` and ``tip`` (renames as delete + add), sorted,
         escaped for showing (``gitops.errors.shown``: bytes that are not UTF-8 as ``\\xNN``).
         Raises ``GitError``."""
-        out = self._git("list changed files", "diff", "--name-only", "--no-renames", "-z",
-                        "--end-of-options", base, tip)
-        return sorted(shown(name) for name in out.split("\0") if name)
+        names = self._stored.changed_paths(base, tip)
+        if names is UNKNOWN:
+            out = self._git("list changed files", "diff", "--name-only", "--no-renames", "-z",
+                            "--end-of-options", base, tip)
+            names = out.split("\0")
+        return sorted(shown(name) for name in names if name)
 
     def remove_worktree(self, path: Path) -> bool:
         """Remove linked worktree ``path`` after salvaging its uncommitted changes (and a
         detached HEAD no ref contains). Returns True when a worktree was removed, False (no-op)
-        when no worktree is at ``path``. Raises ``ValueError`` for the main work tree,
+        when no worktree is at ``path``. A worktree on a branch is first removed without
+        ``--force`` (one git process: git refuses when it has a change or a submodule, and then
+        it is salvaged and removed by force). Raises ``ValueError`` for the main work tree,
         ``GitError``."""
         path = Path(path).resolve()
         with self.lock():
-            listed = path in {p for p, _ in self._worktrees(self.root)[1:]}
+            listed = path in {p for p, _ in self._worktrees()[1:]}
             if listed and not path.exists():  # deleted behind git's back: drop its entry
                 self._git("prune worktrees", "worktree", "prune")
             if not listed or not path.exists():
                 if path == self.root:
                     raise ValueError(f"{path} is the main work tree; planflow never removes it")
                 return False
+            if worktree_head_ref(path) is not None:
+                try:  # git checks that nothing uncommitted would be lost
+                    self._git(f"remove worktree {path}", "worktree", "remove", str(path))
+                    return True
+                except GitError:
+                    pass
             self._salvage_worktree(path)
             self._git(f"remove worktree {path}", "worktree", "remove", "--force", str(path))
             return True
@@ -263,7 +303,7 @@ class Repository:
         with self.lock():
             self._git("prune worktrees", "worktree", "prune")
             folder = (self.root / ".worktrees").resolve()
-            orphans = [path for path, _ in self._worktrees(self.root)[1:]
+            orphans = [path for path, _ in self._worktrees()[1:]
                        if path.parent == folder and path.name.startswith(prefix)]
             for path in orphans:
                 self.remove_worktree(path)
@@ -311,7 +351,11 @@ class Repository:
             return set()
 
     def ref_tips(self) -> dict[str, str]:
-        """{full ref name: object sha} of every ref (``git for-each-ref``). Raises ``GitError``."""
+        """{full ref name: object sha} of every ref (read from the files, else ``git
+        for-each-ref``). Raises ``GitError``."""
+        tips = self._stored.ref_tips()
+        if tips is not UNKNOWN:
+            return tips
         out = self._git("list refs", "for-each-ref", "--format=%(objectname) %(refname)")
         return {ref: sha for sha, _, ref in (line.partition(" ") for line in out.splitlines())}
 
@@ -370,9 +414,11 @@ class Repository:
         """Stack the entries' branches in order on ``base``: base -> e1 -> e2 -> ...
 
         Each entry's own commits (those of its ``tip`` not in ``base``, an earlier entry's ``tip``
-        or the stack built so far) are cherry-picked onto the previous entry's new tip in a
-        temporary detached worktree at ``scratch`` (removed afterwards), keeping the original
-        committer identity and date, so the result is deterministic. An entry already sitting on
+        or the stack built so far) are replayed onto the previous entry's new tip as a
+        cherry-pick would, without a worktree (``git merge-tree --write-tree`` + ``commit-tree``,
+        git 2.38+), or else cherry-picked in a temporary detached worktree at ``scratch``
+        (removed afterwards); either way keeping the original author, committer identity and
+        date, so the result is deterministic. An entry already sitting on
         the previous tip is kept; one without own commits gets the previous tip. Branches move only when every
         entry applied. Returns the new tips, one per entry. Raises ``StackConflict`` on a
         conflict (no branch moved), ``ValueError`` when a ref names no commit or an entry's
@@ -385,17 +431,16 @@ class Repository:
     def _git(self, operation: str, *args: str) -> str:
         return run_git(self.root, operation, *args)
 
-    def _worktrees(self, cwd: Path) -> list[tuple[Path, str | None]]:
-        """(path, HEAD) of every worktree, the main one first; HEAD is ``refs/heads/<b>``,
-        ``"bare"`` or None (detached)."""
-        result: list[tuple[Path, str | None]] = []
-        for line in _list_worktrees(cwd).splitlines():
-            key, _, value = line.partition(" ")
-            if key == "worktree":
-                result.append((Path(value).resolve(), None))
-            elif key in ("branch", "bare"):
-                result[-1] = (result[-1][0], value or key)
-        return result
+    def _worktrees(self) -> list[tuple[Path, str | None]]:
+        """(path, HEAD) of every worktree, the main one first; HEAD is ``refs/heads/<b>`` or
+        None (detached): read from git's records of them, with no git process."""
+        return [(self.root, head_ref(self.common_dir)), *self._stored.linked_worktrees()]
+
+    def _worktree_head(self, worktree: Path) -> str:
+        """The commit linked worktree ``worktree``'s HEAD is at (read from the files when it can be)."""
+        ref = worktree_head_ref(worktree)
+        sha = self.resolve(ref) if ref else None
+        return sha or run_git(worktree, "read worktree HEAD", "rev-parse", "HEAD")
 
     def _linked_worktree(self, path: Path) -> Path:
         """``path`` resolved, when it is a linked worktree; ValueError otherwise (the main work
@@ -414,14 +459,19 @@ class Repository:
         return path
 
     def _identity_env(self, cwd: Path) -> dict[str, str]:
-        """Environment giving git the fallback identity for unconfigured ``user.name``/``user.email``."""
-        env = {}
-        try:  # one git call for both keys (this runs for every commit)
+        """Environment giving git the fallback identity for unconfigured ``user.name``/``user.email``.
+        git is asked again only when a config file it reads changed (``_config_stamp``) or
+        the identity variables did: one git process per run rather than per commit."""
+        stamp = _config_stamp(self.common_dir, cwd)
+        if self._identity is not None and self._identity[0] == stamp:
+            return dict(self._identity[1])
+        try:  # one git call for both keys
             found = run_git(cwd, "read identity", "config", "--get-regexp", r"^user\.(name|email)$")
         except GitError as error:
             if error.exit_code != 1:
                 raise
             found = ""
+        env = {}
         configured = {line.split(" ", 1)[0].lower() for line in found.splitlines()}
         for part, fallback in FALLBACK_IDENTITY.items():
             if f"user.{part.lower()}" in configured:
@@ -429,7 +479,8 @@ class Repository:
             for role in ("AUTHOR", "COMMITTER"):
                 if f"GIT_{role}_{part}" not in os.environ:
                     env[f"GIT_{role}_{part}"] = fallback
-        return env
+        self._identity = (stamp, env)
+        return dict(env)
 
     def _salvage_worktree(self, path: Path) -> None:
         """Save ``path``'s uncommitted changes (``git add -A`` + ``git stash create`` in that
@@ -465,7 +516,7 @@ class Repository:
     def _salvage_commit(self, name: str, sha: str, new: str, ignore: str | None = None) -> None:
         """Save ``sha`` to a salvage ref unless ``new`` or a kept (non-salvage) ``refs/planflow``
         ref other than ``ignore`` contains it."""
-        if self.contains(new, sha):
+        if self._kept_tip(sha, ignore) or self.contains(new, sha):
             return
         if not self._kept(sha, ignore):
             self.keep_ref(self._salvage_name(name), sha)
@@ -473,8 +524,15 @@ class Repository:
     def _kept(self, sha: str, ignore: str | None = None) -> bool:
         """True when a kept (non-salvage) ``refs/planflow`` ref other than ``ignore`` contains
         commit ``sha``."""
-        return any(not ref.startswith("refs/planflow/salvage/") and ref != ignore
-                   for ref in self._refs_containing(sha, "refs/planflow"))
+        return self._kept_tip(sha, ignore) or any(
+            _keeps(ref, ignore) for ref in self._refs_containing(sha, "refs/planflow"))
+
+    def _kept_tip(self, sha: str, ignore: str | None) -> bool:
+        """True when the files show a kept ref (as in ``_kept``) pointing at ``sha`` itself (a
+        task's keep ref at its commit: no git process)."""
+        tips = self._stored.ref_tips()
+        return tips is not UNKNOWN and any(tip == sha and ref.startswith("refs/planflow/") and _keeps(ref, ignore)
+                                           for ref, tip in tips.items())
 
     def _refs_containing(self, sha: str, *patterns: str) -> list[str]:
         """Refs (matching ``patterns``, if given) that contain commit ``sha``."""
@@ -495,6 +553,37 @@ class Repository:
             exclude.write_text(text + ("" if text.endswith("\n") or not text else "\n") + ".worktrees/\n")
 
 
+def _keeps(ref: str, ignore: str | None) -> bool:
+    """True when ``ref`` (under ``refs/planflow/``) keeps commits: not a salvage ref, not ``ignore``."""
+    return not ref.startswith("refs/planflow/salvage/") and ref != ignore
+
+
+def _config_stamp(common_dir: Path, cwd: Path) -> tuple:
+    """What decides the identity git uses in ``cwd``: the (size, mtime, inode) of each config
+    file git reads there (system, global, the repository's, a linked worktree's
+    ``config.worktree``) and the environment variables that choose them or set the identity.
+    Files a config file includes are not looked at (like ``gitops.guard``)."""
+    env = {name: value for name, value in os.environ.items()
+           if name.startswith(("GIT_CONFIG", "GIT_AUTHOR_", "GIT_COMMITTER_", "XDG_CONFIG_HOME", "HOME"))}
+    home = Path(os.environ.get("HOME", "~")).expanduser()
+    xdg = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    files = [Path("/etc/gitconfig"), Path(os.environ.get("GIT_CONFIG_GLOBAL") or home / ".gitconfig"),
+             xdg / "git" / "config", common_dir / "config"]
+    try:  # a linked worktree's own config, looked at only when there is one
+        own = Path(cwd) / (Path(cwd) / ".git").read_text().partition("gitdir:")[2].strip() / "config.worktree"
+        files += [own] if own.exists() else []
+    except OSError:
+        pass
+    stamps = []
+    for file in files:
+        try:
+            info = file.stat()
+            stamps.append((str(file), info.st_size, info.st_mtime_ns, info.st_ino))
+        except OSError:
+            stamps.append((str(file), None))
+    return tuple(sorted(env.items())), tuple(stamps)
+
+
 def worktree_head_ref(path: Path) -> str | None:
     """The ref HEAD points at in linked worktree ``path`` (``refs/heads/...``), or None when it
     is detached: read from git's record of the worktree (``path/.git`` names it) with no git
@@ -510,6 +599,13 @@ def worktree_head_ref(path: Path) -> str | None:
                 raise
             return None
     return head.removeprefix("ref:").strip() if head.startswith("ref:") else None
+
+
+def _main_worktree(cwd: Path) -> tuple[Path, bool]:
+    """(path, bare) of the main worktree of the repository ``cwd`` is in (``git worktree list``'s
+    first entry). Raises ``GitError``."""
+    lines = _list_worktrees(cwd).split("\n\n", 1)[0].splitlines()
+    return Path(lines[0].partition(" ")[2]).resolve(), "bare" in lines[1:]
 
 
 def _list_worktrees(cwd: Path, attempts: int = 5) -> str:

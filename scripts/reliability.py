@@ -43,7 +43,7 @@ POINTS = [
     KillPoint("worktree creation, parallel phase (during)", "git", marker="worktree add -B", n=5, when="during"),
     KillPoint("commit, sequential phase (during)", "git", marker="commit -q", n=2, when="during"),
     KillPoint("commit, parallel phase (during)", "git", marker="commit -q", n=5, when="during"),
-    KillPoint("stacking, cherry-pick (during)", "git", marker="cherry-pick", n=2, when="during"),
+    KillPoint("stacking, merge-tree (during)", "git", marker="merge-tree", n=2, when="during"),
     KillPoint("stacking, moving branch 2.3 (before)", "git",
               marker="refs/heads/c0ffee-task-2-3-task-2-3", n=1),
     KillPoint("between phases 2 and 3 (before phase 3's first git write)", "git",

@@ -38,6 +38,7 @@ from gitops.errors import shown
 from gitops.files import committed_sizes
 from gitops.nested import flatten_nested
 from gitops.repo import Repository
+from gitops.status import Status, read_status
 from planning.redaction import redact
 from tasks.errors import AgentMisbehaved
 
@@ -109,11 +110,13 @@ class AgentAudit:
                 f"pid {pid} `{redact(command)[:80]}`" for pid, command in sorted(killed.items())))
         if review.fatal:
             self._fail(review, review.fatal, log_path)
-        for folder in flatten_nested(self.worktree, self.nested_dir, self.start):
+        status = read_status(self.worktree, "read the worktree's status")  # one for both checks
+        flattened = flatten_nested(self.worktree, self.nested_dir, self.start, status)
+        for folder in flattened:
             review.warnings.append(f"created a nested git repository in {shown(folder)}/ (its files"
                                    f" are committed as plain files; its .git was moved to"
                                    f" {shown(str(self.nested_dir / folder))}/.git)")
-        sizes = self._added_sizes()
+        sizes = self._added_sizes(None if flattened else status)
         for name, size in sizes.items():
             if size > self.limit:
                 target = self.oversized_dir / name
@@ -144,10 +147,11 @@ class AgentAudit:
         raise AgentMisbehaved(self.task_id, f"the agent {why}", self.worktree, self.branch,
                               log_path, "\n".join(review.warnings))
 
-    def _added_sizes(self) -> dict[str, int]:
-        """{path: bytes} of the regular files the agent added or changed and did not commit."""
+    def _added_sizes(self, status: Status | None) -> dict[str, int]:
+        """{path: bytes} of the regular files the agent added or changed and did not commit
+        (from ``status`` when it is still current, else read again)."""
         sizes = {}
-        for name in uncommitted_files(self.worktree):
+        for name in uncommitted_files(self.worktree, status):
             source = self.worktree / name
             if source.is_file() and not source.is_symlink():
                 sizes[name] = source.lstat().st_size

@@ -1,5 +1,5 @@
 """Crash anywhere, resume cleanly: ``planflow run`` is SIGKILLed at a chosen point (an agent
-run, a commit, a cherry-pick of the stacking) and a plain re-run completes without losing a
+run, a commit, a merge of the stacking) and a plain re-run completes without losing a
 commit, repeating an agent call of a finished task or stumbling on a stale lock; orphaned
 worktrees' uncommitted work ends in salvage refs and the agents they orphaned are killed; a keep
 ref a re-run moves keeps its old commit; a task whose keep ref landed is not run again even
@@ -24,7 +24,7 @@ PHASES = [("sequential", ["1.1", "1.2"]), ("parallel", ["2.1", "2.2", "2.3"])]
 @pytest.mark.parametrize("point", [
     KillPoint("agent run, parallel phase", "agent", task="2.2"),
     KillPoint("commit, sequential phase (during)", "git", marker="commit -q", n=2, when="during"),
-    KillPoint("stacking, cherry-pick (during)", "git", marker="cherry-pick", n=2, when="during"),
+    KillPoint("stacking, merge-tree (during)", "git", marker="merge-tree", n=2, when="during"),
     KillPoint("keep ref landed, result not persisted", "git",
               marker="refs/planflow/c0ffee/task-2-2", when="after"),
 ], ids=lambda point: point.name.split(",")[0].replace(" ", "-"))

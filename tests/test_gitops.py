@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from gitrepo import git, make_repo
 
+from gitops import stack as stack_module
 from gitops.errors import GitError, StackConflict
 from gitops.names import branch_name, worktree_path
 from gitops.repo import Repository, StackEntry, open_repository
@@ -325,6 +326,70 @@ def test_stack_conflict(root: Path, repo: Repository) -> None:
     assert not scratch.exists() and str(scratch) not in git(root, "worktree", "list")
     assert user_view(root) == before
     assert repo.stack(base, entries[:2], scratch)  # the repository is usable afterwards
+
+
+def _recording_git(patch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The arguments of every git call ``gitops.stack`` makes from now on (still run)."""
+    made: list[list[str]] = []
+    real = stack_module.run_git
+    patch.setattr("gitops.stack.run_git", lambda cwd, op, *args, **kw: made.append(list(args))
+                  or real(cwd, op, *args, **kw))
+    return made
+
+
+def _stacked_in_a_worktree(monkeypatch: pytest.MonkeyPatch, repo: Repository, base: str,
+                           entries: list[StackEntry], scratch: Path) -> list[str]:
+    """What stacking gives with a git older than 2.38 (cherry-picks in a scratch worktree)."""
+    with monkeypatch.context() as patch:
+        patch.setattr("gitops.stack.git_version", lambda cwd: (2, 37))
+        made = _recording_git(patch)
+        tips = stack_module.restacked_tips(repo, base, entries, scratch)
+    assert any("cherry-pick" in args for args in made)
+    return tips
+
+
+def test_stack_without_a_worktree_makes_the_commits_cherry_pick_makes(
+        root: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = repo.head_sha()
+    git(root, "config", "user.name", "Ünïcode Name")
+    entries = three_parallel_tasks(repo)
+    scratch = root / ".worktrees" / "stack"
+    with monkeypatch.context() as patch:
+        made = _recording_git(patch)
+        tips = repo.stack(base, entries, scratch)
+
+    assert not any("worktree" in args or "cherry-pick" in args for args in made)
+    assert sum("merge-tree" in args for args in made) == 2
+    assert _stacked_in_a_worktree(monkeypatch, repo, base, entries, scratch) == tips
+
+
+@pytest.mark.parametrize("worktree", [False, True], ids=["merge-tree", "scratch worktree"])
+def test_stack_conflict_is_reported_the_same_either_way(
+        root: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch, worktree: bool) -> None:
+    if worktree:
+        monkeypatch.setattr("gitops.stack.git_version", lambda cwd: (2, 37))
+    base = repo.head_sha()
+    one = task_branch(repo, "run-task-1", {"README.md": "one\n", "x.txt": "x\n"})
+    two = task_branch(repo, "run-task-2", {"README.md": "two\n", "x.txt": "y\n"})
+    entries = [StackEntry(label="1", branch="run-task-1", tip=one),
+               StackEntry(label="2", branch="run-task-2", tip=two)]
+    with pytest.raises(StackConflict) as caught:
+        repo.stack(base, entries, root / ".worktrees" / "stack")
+    assert (caught.value.task, caught.value.other, caught.value.files) == ("2", "1", ["README.md", "x.txt"])
+    assert [repo.resolve(f"refs/heads/{entry.branch}") for entry in entries] == [one, two]
+
+
+def test_own_commits_read_from_the_files_are_those_rev_list_gives(
+        root: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = repo.head_sha()
+    one = task_branch(repo, "one", {"a.txt": "a\n"})
+    two = task_branch(repo, "two", {"b.txt": "b\n"}, base=one)  # contains "one"
+    three = task_branch(repo, "three", {"c.txt": "c\n"}, base=two)
+    cases = [(one, [base]), (one, [base, two]), (two, [base, one]), (three, [base]), (two, [one, three])]
+    from_files = [stack_module.own_commits(repo, tip, exclude) for tip, exclude in cases]
+    monkeypatch.setattr(repo, "known_parents", lambda sha: None)  # rev-list answers every case
+    assert from_files == [stack_module.own_commits(repo, tip, exclude) for tip, exclude in cases]
+    assert [len(commits) for commits in from_files] == [1, 0, 1, 3, 0]
 
 
 def test_stack_refuses_branch_checked_out_in_a_worktree(root: Path, repo: Repository) -> None:

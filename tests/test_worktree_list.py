@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gitops.errors import GitError
-from gitops.repo import open_repository
+from gitops.repo import Repository, open_repository
 from gitrepo import git, make_repo
 
 
@@ -24,22 +24,27 @@ def _half_written(repo_root: Path) -> tuple[Path, str]:
 
 def test_a_worktree_being_created_meanwhile_is_read_again(tmp_path):
     root = make_repo(tmp_path / "repo")
-    repo = open_repository(root)
     commondir, content = _half_written(root)
     finish = threading.Timer(0.08, commondir.write_text, args=(content,))
     finish.start()
-    try:
-        assert repo.branch_worktree("other") == (root / ".worktrees" / "other").resolve()
+    try:  # opening the repository lists the worktrees with git (for the main one)
+        assert Repository(root).root == root.resolve()
     finally:
         finish.join()
 
 
 def test_an_entry_that_stays_broken_is_an_error(tmp_path):
     root = make_repo(tmp_path / "repo")
-    repo = open_repository(root)
     _half_written(root)
     with pytest.raises(GitError, match="failed to read"):
-        repo.branch_worktree("other")
+        Repository(root)
+
+
+def test_a_half_written_entry_still_holds_its_branch(tmp_path):
+    root = make_repo(tmp_path / "repo")
+    repo = open_repository(root)
+    _half_written(root)  # read from git's records (gitdir, HEAD), not through git
+    assert repo.branch_worktree("other") == (root / ".worktrees" / "other").resolve()
 
 
 def test_a_task_worktree_is_checked_out_in_parallel(tmp_path, monkeypatch):
