@@ -2,7 +2,8 @@
 
 ``--schedule dag``: a task starts as soon as each of its dependencies is stacked, from the stack
 prefix that ends at the last of them; a finished task goes on top of the stack (the order rules
-are ``planning.dag``'s). ``--schedule waves``: the same runner with each global wave a barrier
+are ``planning.dag``'s). A task whose work landed in an earlier run gets no task run
+(``flows.earlier_work``). ``--schedule waves``: the same runner with each global wave a barrier
 (every task waits for the whole wave before its own; each wave stacked in plan order).
 
 Concurrency: at most ``--max-parallel`` task runs at once (the subflow's
@@ -29,6 +30,7 @@ from prefect import flow
 from prefect.futures import PrefectFuture
 
 from flows.context import RunContext
+from flows.earlier_work import EarlierWork
 from flows.lanes import PhaseLane
 from flows.phase import PhaseResult, collect_spec, over_budget, plan_task_runner
 from flows.stacking import stack_outcomes
@@ -64,6 +66,7 @@ def run_dag(ctx: RunContext, phases: list[Phase], base: str, mode: ScheduleMode 
             run.settle(ended)
     finally:
         run.close_lanes()
+        run.earlier.log_taken()
 
 
 class _DagRun:
@@ -92,7 +95,8 @@ class _DagRun:
         self.limits = limits
         self.lanes: dict[int, PhaseLane] = {}
         self.ended: queue.Queue[str] = queue.Queue()
-        self.running: dict[str, tuple[TaskSpec, PrefectFuture]] = {}
+        self.earlier = EarlierWork(ctx)
+        self.running: dict[str, tuple[TaskSpec, PrefectFuture | TaskOutcome]] = {}
         self.futures: dict[str, PrefectFuture] = {}
         self.outcomes: dict[str, TaskOutcome] = {}
         self.tips: list[str] = []
@@ -107,9 +111,14 @@ class _DagRun:
         for task_id in self.scheduler.start_next():
             index = self.scheduler.base_index(task_id)
             spec = self.ctx.task_spec(self.tasks[task_id], self.tips[index - 1] if index else self.base)
-            after = [self.futures[dep] for dep in self.scheduler.deps[task_id]]
-            future = self._lane(self.phase_of[task_id]).start(spec, after)
             self.unstarted[self.phase_of[task_id].number].discard(task_id)
+            done = self.earlier.outcome(spec)
+            if done is not None:  # no task run (nor lane) for it
+                self.running[task_id] = (spec, done)
+                self.ended.put(task_id)
+                continue
+            after = [self.futures[dep] for dep in self.scheduler.deps[task_id] if dep in self.futures]
+            future = self._lane(self.phase_of[task_id]).start(spec, after)
             self.running[task_id] = (spec, future)
             self.futures[task_id] = future
             future.add_done_callback(lambda _, task_id=task_id: self.ended.put(task_id))
