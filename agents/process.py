@@ -212,19 +212,21 @@ def read_tail(path: Path, chars: int = TAIL_CHARS) -> str:
 
 def _wait_exited(pid: int, timeout_s: float | None) -> bool:
     """Wait up to ``timeout_s`` seconds (None: forever) for child ``pid`` to exit, without
-    reaping it; True when it has exited."""
+    reaping it; True when it has exited. Woken by the exit itself (a pidfd), not by polling."""
     if timeout_s is None:
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
         return True
-    deadline = time.monotonic() + timeout_s
-    delay = 0.001
-    while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        delay = min(delay * 2, remaining, 0.05)
-        time.sleep(delay)
-    return True
+    pidfd = os.pidfd_open(pid)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            select.select([pidfd], [], [], remaining)
+        return True
+    finally:
+        os.close(pidfd)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

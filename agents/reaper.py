@@ -25,15 +25,18 @@ at once.
 
 It marks itself not dumpable (``PR_SET_DUMPABLE`` 0), so a process of the same user cannot
 read its descriptors or trace it to forge the report. Linux only.
+
+It starts once per agent run, so it imports little: ``_signal`` rather than ``signal`` (which
+imports ``enum``), and it writes its JSON without ``json`` (which imports ``re``); those two
+were most of its start-up.
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
+import _signal as signal  # the module under ``signal``, without its enums (``enum`` is slow to import)
 import select
-import signal
 import sys
 import time
 
@@ -168,6 +171,17 @@ class Reaper:
         return killed
 
 
+def report_json(report: dict) -> str:
+    """``report`` (ints, strings, lists and dicts of them) as JSON text."""
+    if isinstance(report, dict):
+        return "{" + ", ".join(f"{report_json(str(k))}: {report_json(v)}" for k, v in report.items()) + "}"
+    if isinstance(report, (list, tuple)):
+        return "[" + ", ".join(report_json(item) for item in report) + "]"
+    if isinstance(report, int):
+        return str(report)
+    return '"' + "".join(c if c >= " " and c not in '"\\' else f"\\u{ord(c):04x}" for c in str(report)) + '"'
+
+
 def main(args: list[str]) -> int:
     """Entry point: ``REPORT_FD GRACE_S PARENT -- PROGRAM ARGS...``; returns the exit status."""
     report_fd, grace_s, parent, argv = int(args[0]), float(args[1]), int(args[2]), args[4:]
@@ -181,8 +195,8 @@ def main(args: list[str]) -> int:
         if os.getppid() != parent:  # it died before the death signal was armed
             reaper.terminate()
     report = reaper.run()
-    with os.fdopen(report_fd, "w") as out:
-        json.dump(report, out)
+    with os.fdopen(report_fd, "w", encoding="utf-8") as out:
+        out.write(report_json(report))
     code = report["exit"]
     return code if code >= 0 else 128 - code
 

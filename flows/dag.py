@@ -2,8 +2,13 @@
 
 ``--schedule dag``: a task starts as soon as each of its dependencies is stacked, from the stack
 prefix that ends at the last of them; a finished task goes on top of the stack (the order rules
-are ``planning.dag``'s). ``--schedule waves``: the same runner with each global wave a barrier
+are ``planning.dag``'s). A task whose work landed in an earlier run gets no task run
+(``flows.earlier_work``). ``--schedule waves``: the same runner with each global wave a barrier
 (every task waits for the whole wave before its own; each wave stacked in plan order).
+
+Stacking runs in a thread of its own (``Stacker``), batch after batch in the scheduler's
+order, while the scheduler records ended task runs and starts tasks: only a task whose base
+includes a batch still being stacked waits for it.
 
 Concurrency: at most ``--max-parallel`` task runs at once (the subflow's
 ``ThreadPoolTaskRunner`` has as many workers), at most the phase's limit per phase (1 in a
@@ -21,14 +26,18 @@ In the Prefect UI the subflow run (``{run_id}-dag``) holds one subflow run per p
 
 from __future__ import annotations
 
+import contextvars
 import json
 import queue
+import threading
 from pathlib import Path
+from typing import NamedTuple
 
 from prefect import flow
 from prefect.futures import PrefectFuture
 
 from flows.context import RunContext
+from flows.earlier_work import EarlierWork
 from flows.lanes import PhaseLane
 from flows.phase import PhaseResult, collect_spec, over_budget, plan_task_runner
 from flows.stacking import stack_outcomes
@@ -56,14 +65,16 @@ def run_dag(ctx: RunContext, phases: list[Phase], base: str, mode: ScheduleMode 
     try:
         while True:
             run.start_ready()
-            if not run.running:
+            if not run.running and not run.stacking:
                 return run.result
-            ended = [run.ended.get()]
-            while not run.ended.empty():
-                ended.append(run.ended.get())
-            run.settle(ended)
+            events = [run.events.get()]
+            while not run.events.empty():
+                events.append(run.events.get())
+            run.settle(events)
     finally:
+        run.stacker.close()
         run.close_lanes()
+        run.earlier.log_taken()
 
 
 class _DagRun:
@@ -91,44 +102,60 @@ class _DagRun:
         self.unstarted = {phase.number: {t.id for t in phase.tasks if t.id in self.tasks} for phase in phases}
         self.limits = limits
         self.lanes: dict[int, PhaseLane] = {}
-        self.ended: queue.Queue[str] = queue.Queue()
-        self.running: dict[str, tuple[TaskSpec, PrefectFuture]] = {}
+        self.events: queue.Queue[str | Stacked] = queue.Queue()  # a task run's end: its id
+        self.stacker = Stacker(ctx, base, self.events)
+        self.stacking = 0  # batches handed to the stacker, not stacked yet
+        self.waiting: list[str] = []  # started by the scheduler; their base is still being stacked
+        self.earlier = EarlierWork(ctx)
+        self.running: dict[str, tuple[TaskSpec, PrefectFuture | TaskOutcome]] = {}
         self.futures: dict[str, PrefectFuture] = {}
         self.outcomes: dict[str, TaskOutcome] = {}
         self.tips: list[str] = []
         self.result = PhaseResult(tip=base)
 
     def start_ready(self) -> None:
-        """Submit every task the scheduler lets start, each from its stack prefix (none once
-        the budget is passed)."""
+        """Submit every task the scheduler lets start, each from its stack prefix, as soon as
+        that prefix is stacked (none once the budget is passed)."""
         if not self.scheduler.stopped and over_budget(self.store, self.ctx.params.budget_usd):
             self.scheduler.stop()
             self.result.stopped = True
-        for task_id in self.scheduler.start_next():
+            self.waiting.clear()
+        self.waiting += self.scheduler.start_next()
+        for task_id in [t for t in self.waiting if self.scheduler.base_index(t) <= len(self.tips)]:
+            self.waiting.remove(task_id)
             index = self.scheduler.base_index(task_id)
             spec = self.ctx.task_spec(self.tasks[task_id], self.tips[index - 1] if index else self.base)
-            after = [self.futures[dep] for dep in self.scheduler.deps[task_id]]
-            future = self._lane(self.phase_of[task_id]).start(spec, after)
             self.unstarted[self.phase_of[task_id].number].discard(task_id)
+            done = self.earlier.outcome(spec)
+            if done is not None:  # no task run (nor lane) for it
+                self.running[task_id] = (spec, done)
+                self.events.put(task_id)
+                continue
+            after = [self.futures[dep] for dep in self.scheduler.deps[task_id] if dep in self.futures]
+            future = self._lane(self.phase_of[task_id]).start(spec, after)
             self.running[task_id] = (spec, future)
             self.futures[task_id] = future
-            future.add_done_callback(lambda _, task_id=task_id: self.ended.put(task_id))
+            future.add_done_callback(lambda _, task_id=task_id: self.events.put(task_id))
         if self.running:
             busy = [t for t in self.scheduler.order if t in self.running]
             phase = next(p for p in self.phases if any(task.id == busy[0] for task in p.tasks))
             self.store.update(phase=phase.label, output=f"Executing tasks {', '.join(busy)}"
                               f" ({self.mode.value}, at most {self.ctx.params.max_parallel} agents)")
 
-    def settle(self, ended: list[str]) -> None:
-        """Record the ended task runs of ``ended`` (task ids), start the tasks that were
-        already free to start in the slots they left (stacking takes a while), then stack what
-        may be stacked, in one stacking for all of them."""
-        for task_id in ended:
-            self._record(task_id)
+    def settle(self, events: list[str | Stacked]) -> None:
+        """Record the ended task runs and the stacked batches of ``events``, start the tasks
+        that may start now, then hand what may be stacked to the stacker, as one batch: it
+        stacks while the tasks run and start (a task whose base is in the batch waits)."""
+        for event in events:
+            if isinstance(event, Stacked):
+                self._stacked(event)
+            else:
+                self._record(event)
         self.start_ready()
         stackable = self.scheduler.take_stackable()
         if stackable and self.result.conflict is None:
-            self._stack(stackable)
+            self.stacker.stack(stackable, [self.outcomes[task_id] for task_id in stackable])
+            self.stacking += 1
         self.close_finished_lanes()
 
     def _record(self, task_id: str) -> None:
@@ -171,21 +198,79 @@ class _DagRun:
         for lane in self.lanes.values():
             lane.join()
 
-    def _stack(self, task_ids: list[str]) -> None:
-        """Stack ``task_ids`` on the tip; on a conflict record it and start no new task."""
-        outcomes = [self.outcomes[task_id] for task_id in task_ids]
-        try:
-            new_tips = stack_outcomes(self.ctx, self.result.tip, outcomes)
-        except StackConflict as conflict:
-            self.result.conflict = conflict.report()
+    def _stacked(self, batch: Stacked) -> None:
+        """Take in a batch the stacker finished: its tips, or its conflict (then no new task
+        starts, nor one waiting for its base); an unexpected error of the stacker is raised."""
+        self.stacking -= 1
+        if batch.error is not None:
+            raise batch.error
+        if batch.conflict is not None:
+            self.result.conflict = batch.conflict.report()
             self.store.update(conflict=self.result.conflict)
             self.scheduler.stop()
+            self.waiting.clear()
             return
-        self.tips += new_tips
-        self.result.branches += [outcome.branch for outcome in outcomes]
-        self.result.tip = new_tips[-1]
-        self.store.update(stack=[*self.store.status.stack, *(o.branch for o in outcomes)])
-        self.stack_order.record(task_ids)
+        if batch.tips is None:  # after a conflict: not stacked
+            return
+        self.tips += batch.tips
+        self.result.branches += [self.outcomes[task_id].branch for task_id in batch.task_ids]
+        self.result.tip = batch.tips[-1]
+        self.store.update(stack=[*self.store.status.stack,
+                                 *(self.outcomes[task_id].branch for task_id in batch.task_ids)])
+        self.stack_order.record(batch.task_ids)
+
+
+class Stacked(NamedTuple):
+    """A batch the ``Stacker`` is done with: ``tips`` (one per task of ``task_ids``), or the
+    ``conflict`` that stopped it, or the unexpected ``error``; all None when it was not
+    stacked because an earlier batch conflicted."""
+
+    task_ids: list[str]
+    tips: list[str] | None = None
+    conflict: StackConflict | None = None
+    error: BaseException | None = None
+
+
+class Stacker:
+    """Stacks batches of finished tasks in the order given, each on the tip of the last, in a
+    thread of its own (started with the caller's Prefect context, so it logs to the flow run
+    and a resolver agent's task run belongs to it); each batch's end is put on ``events`` as a
+    ``Stacked``. After a conflict the batches still to come are not stacked."""
+
+    def __init__(self, ctx: RunContext, base: str, events: queue.Queue) -> None:
+        self.ctx, self.tip, self.events = ctx, base, events
+        self.inbox: queue.Queue[tuple[list[str], list[TaskOutcome]] | None] = queue.Queue()
+        self.conflicted = False
+        self.thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run,),
+                                       name="planflow-stacker", daemon=True)
+        self.thread.start()
+
+    def stack(self, task_ids: list[str], outcomes: list[TaskOutcome]) -> None:
+        """Stack ``outcomes`` (of ``task_ids``) after the batches given before."""
+        self.inbox.put((task_ids, outcomes))
+
+    def close(self) -> None:
+        """Stack what was given, then end the thread (waits for it)."""
+        self.inbox.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        while (batch := self.inbox.get()) is not None:
+            task_ids, outcomes = batch
+            if self.conflicted:
+                self.events.put(Stacked(task_ids))
+                continue
+            try:
+                tips = stack_outcomes(self.ctx, self.tip, outcomes)
+            except StackConflict as conflict:
+                self.conflicted = True
+                self.events.put(Stacked(task_ids, conflict=conflict))
+            except BaseException as error:  # raised by the scheduler
+                self.conflicted = True
+                self.events.put(Stacked(task_ids, error=error))
+            else:
+                self.tip = tips[-1]
+                self.events.put(Stacked(task_ids, tips=tips))
 
 
 class StackOrder:

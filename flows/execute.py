@@ -22,7 +22,7 @@ from flows.dag import run_dag
 from flows.handoff import publish_context
 from flows.parameters import fields_as_parameters
 from flows.phase import phase_limit, run_phase
-from flows.report import publish_plan, publish_tasks, start_live_report
+from flows.report import end_live_report, publish_plan, publish_tasks, start_live_report
 from flows.review import ReviewOutcome, review_enabled, review_stack
 from flows.run_slot import busy_state, run_slot
 from flows.stale_runs import crash_stale_runs
@@ -138,6 +138,7 @@ def execute_plan(params: ExecuteParams) -> dict | State:
                 raise full from exc
             raise
         finally:
+            end_live_report(ctx.run_id)
             reserve.release()
 
 

@@ -16,13 +16,14 @@ from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, Field
 
 from flows.context import RunContext
+from flows.earlier_work import EarlierWork
 from flows.remote import dispatch_task
 from flows.report import publish_progress
 from flows.stacking import stack_outcomes
 from gitops.errors import StackConflict
 from gitops.repo import open_repository
 from planning.disk import disk_full
-from planning.models import Phase
+from planning.models import Phase, PlanTask
 from planning.schedule import phase_limit, phase_waves
 from planning.status import StatusStore, TaskState, open_store
 from tasks.errors import BudgetReached
@@ -59,36 +60,49 @@ def run_phase(ctx: RunContext, phase: Phase, base: str, skip: list[str] | None =
     """
     store = open_store(ctx.status_path)
     runner = plan_task_runner(ctx)
+    earlier = EarlierWork(ctx)
     result = PhaseResult(tip=base)
-    for wave in phase_waves(phase):
-        wave = [task for task in wave if task.id not in (skip or [])]
-        if not wave:
-            continue
-        if over_budget(store, ctx.params.budget_usd):
-            result.stopped = True
-            return result
-        specs = [ctx.task_spec(task, result.tip) for task in wave]
-        futures = [(spec.task, spec, submit_spec(ctx, runner, spec)) for spec in specs]
-        outcomes = []
-        for task, spec, future in futures:
-            outcome = collect_spec(ctx, spec, future)
-            if outcome is not None:
-                outcomes.append(outcome)
-            elif store.status.task(task.id).state == TaskState.skipped:
-                result.stopped = True
-            else:
-                result.failed.append(task.id)
-        if result.failed or result.stopped:
-            return result
-        try:
-            tips = stack_outcomes(ctx, result.tip, outcomes)
-        except StackConflict as conflict:
-            result.conflict = conflict.report()
-            store.update(conflict=result.conflict)
-            return result
-        result.branches.extend(outcome.branch for outcome in outcomes)
-        result.tip = tips[-1] if tips else result.tip
+    try:
+        for wave in phase_waves(phase):
+            wave = [task for task in wave if task.id not in (skip or [])]
+            if wave and not _run_wave(ctx, store, runner, earlier, wave, result):
+                break
+    finally:
+        earlier.log_taken()
     return result
+
+
+def _run_wave(ctx: RunContext, store: StatusStore, runner: PlanTaskRunner, earlier: EarlierWork,
+              wave: list[PlanTask], result: PhaseResult) -> bool:
+    """Run the tasks of ``wave`` from ``result.tip`` (those whose work landed in an earlier run
+    without a task run: ``earlier``) and stack them, updating ``result``; False when the
+    phase stops (the budget, a failed task, a conflict)."""
+    if over_budget(store, ctx.params.budget_usd):
+        result.stopped = True
+        return False
+    specs = [ctx.task_spec(task, result.tip) for task in wave]
+    started = [(spec, earlier.outcome(spec)) for spec in specs]
+    futures = [(spec, done or submit_spec(ctx, runner, spec)) for spec, done in started]
+    outcomes = []
+    for spec, future in futures:
+        outcome = collect_spec(ctx, spec, future)
+        if outcome is not None:
+            outcomes.append(outcome)
+        elif store.status.task(spec.task.id).state == TaskState.skipped:
+            result.stopped = True
+        else:
+            result.failed.append(spec.task.id)
+    if result.failed or result.stopped:
+        return False
+    try:
+        tips = stack_outcomes(ctx, result.tip, outcomes)
+    except StackConflict as conflict:
+        result.conflict = conflict.report()
+        store.update(conflict=result.conflict)
+        return False
+    result.branches.extend(outcome.branch for outcome in outcomes)
+    result.tip = tips[-1] if tips else result.tip
+    return True
 
 
 class PlanTaskRunner:
@@ -131,15 +145,18 @@ def submit_spec(ctx: RunContext, runner: PlanTaskRunner, spec: TaskSpec,
     return runner.for_agent(spec.task.agent or ctx.params.agent).submit(spec, wait_for=after)
 
 
-def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> TaskOutcome | None:
+def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture | TaskOutcome) -> TaskOutcome | None:
     """Wait for the task run of ``spec`` and record it in the status; None when it failed or
-    did not start because of the budget (then the task is ``skipped``).
+    did not start because of the budget (then the task is ``skipped``). ``future`` may be the
+    outcome itself, of work that landed in an earlier run (``EarlierWork``): recorded as cached.
 
     A cached outcome whose commit no longer exists (branch deleted and garbage-collected) is
     recomputed with ``refresh_cache`` (a fresh outcome's commit was just made: not checked). Raises ``DiskFull`` when the task failed because a disk
     is full (the run stops: no other task could write either).
     """
     task = spec.task
+    if isinstance(future, TaskOutcome):
+        return _record_done(ctx, task, future, cached=True)
     store = open_store(ctx.status_path)
     future.wait()
     state = future.state
@@ -161,6 +178,13 @@ def collect_spec(ctx: RunContext, spec: TaskSpec, future: PrefectFuture) -> Task
                                                                      f"running task {task.id}")):
             raise full
         return None
+    return _record_done(ctx, task, outcome, cached)
+
+
+def _record_done(ctx: RunContext, task: PlanTask, outcome: TaskOutcome, cached: bool) -> TaskOutcome:
+    """Record ``task``'s finished ``outcome`` (``cached``: from the cache or an earlier run's
+    landed work) in the run's status and the live report; returns ``outcome``."""
+    store = open_store(ctx.status_path)
     store.update_task(
         task.id,
         state=TaskState.done,

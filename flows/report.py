@@ -7,8 +7,10 @@ redact it first (``planning.redaction``)."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
+import time
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +22,7 @@ from planning.redaction import redact, scrub
 from planning.schedule import build_schedule, summary_markdown
 from planning.status import RunStatus, TaskState
 from planning.tracing import coverage_markdown, trace_plan
+from tasks.run_log import run_logger
 
 
 def publish_plan(plan: Plan, run_id: str, max_parallel: int = 4) -> None:
@@ -65,25 +68,84 @@ def start_live_report(status: RunStatus) -> None:
     table_id = create_table_artifact(scrub(rows), key=f"planflow-{status.run_id}-tasks",
                                      description=redact(description))
     with _LIVE_LOCK:
-        _LIVE[status.run_id] = (progress_id, table_id)
+        _LIVE[status.run_id] = _LiveReport(progress_id, table_id, status)
 
 
-def publish_progress(status: RunStatus) -> None:
+LIVE_INTERVAL_S = 1.0
+"""The live report is written at most once per this many seconds: a change within that time
+is written when it has passed (one write for all the tasks that ended meanwhile), not two API
+calls per task."""
+
+
+class _LiveReport:
+    """The two artifacts of the live report of one run in this process, and its throttle: the
+    latest ``status`` given, when it was last written (``time.monotonic``) and the timer that
+    writes a change held back."""
+
+    def __init__(self, progress_id: UUID, table_id: UUID, status: RunStatus) -> None:
+        self.progress_id, self.table_id, self.status = progress_id, table_id, status
+        self.written = time.monotonic()
+        self.timer: threading.Timer | None = None
+        self.write_lock = threading.Lock()
+
+    def write(self) -> None:
+        """Update both artifacts to the latest status (one writer at a time, so an older
+        status never lands after a newer one)."""
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.actions import ArtifactUpdate
+
+        with self.write_lock:
+            with _LIVE_LOCK:
+                status, self.written = self.status, time.monotonic()
+            done, progress = _progress(status)
+            rows, description = _task_rows(status)
+            with get_client(sync_client=True) as client:
+                client.update_artifact(self.progress_id, ArtifactUpdate(data=done, description=redact(progress)))
+                client.update_artifact(self.table_id, ArtifactUpdate(data=json.dumps(scrub(rows)),
+                                                                     description=redact(description)))
+
+    def write_held(self) -> None:
+        """The timer's job: write the change held back (a failure is logged, not raised: the
+        run goes on, and its end writes the report again)."""
+        with _LIVE_LOCK:
+            self.timer = None
+        try:
+            self.write()
+        except Exception as error:  # a thread of its own: nobody to raise to
+            run_logger().warning(f"the live report of run {self.status.run_id} was not"
+                                 f" updated: {error}")
+
+
+def publish_progress(status: RunStatus, now: bool = False) -> None:
     """Update the run's progress artifact and tasks table (``start_live_report``) to
-    ``status``; nothing when this process started no live report for the run."""
+    ``status``: at once when ``now`` or when the last update is ``LIVE_INTERVAL_S`` old, else
+    once that time has passed (in a timer thread, with the caller's Prefect context); nothing
+    when this process started no live report for the run."""
     with _LIVE_LOCK:
-        ids = _LIVE.get(status.run_id)
-    if ids is None:
-        return
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import ArtifactUpdate
+        live = _LIVE.get(status.run_id)
+        if live is None:
+            return
+        live.status = status
+        wait = live.written + LIVE_INTERVAL_S - time.monotonic()
+        if wait > 0 and not now:
+            if live.timer is None:
+                live.timer = threading.Timer(wait, contextvars.copy_context().run, (live.write_held,))
+                live.timer.daemon = True
+                live.timer.start()
+            return
+        if live.timer is not None:
+            live.timer.cancel()
+            live.timer = None
+    live.write()
 
-    done, progress = _progress(status)
-    rows, description = _task_rows(status)
-    with get_client(sync_client=True) as client:
-        client.update_artifact(ids[0], ArtifactUpdate(data=done, description=redact(progress)))
-        client.update_artifact(ids[1], ArtifactUpdate(data=json.dumps(scrub(rows)),
-                                                      description=redact(description)))
+
+def end_live_report(run_id: str) -> None:
+    """The run ``run_id`` ended in this process: a change still held back is not written (the
+    run's end wrote the report, or the run failed before it could)."""
+    with _LIVE_LOCK:
+        live = _LIVE.pop(run_id, None)
+        if live is not None and live.timer is not None:
+            live.timer.cancel()
 
 
 def _progress(status: RunStatus) -> tuple[float, str]:
@@ -98,8 +160,8 @@ def _progress(status: RunStatus) -> tuple[float, str]:
     return percent, f"Run {status.run_id}: {len(finished)} of {len(status.tasks)} tasks finished ({counts}); {spent}"
 
 
-_LIVE: dict[str, tuple[UUID, UUID]] = {}
-"""Run id -> (progress artifact id, tasks table artifact id) of the flow run in this process."""
+_LIVE: dict[str, _LiveReport] = {}
+"""Run id -> the live report of its flow run in this process."""
 _LIVE_LOCK = threading.Lock()
 
 
@@ -110,7 +172,7 @@ def publish_tasks(status: RunStatus) -> None:
     with _LIVE_LOCK:
         live = status.run_id in _LIVE
     if live:
-        publish_progress(status)
+        publish_progress(status, now=True)
         return
     rows, description = _task_rows(status)
     publish_table(rows, key=f"planflow-{status.run_id}-tasks", description=description)

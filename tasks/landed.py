@@ -42,17 +42,21 @@ def land(repo: Repository, run_id: str, ref_id: str, key: str, outcome_json: str
     repo.keep_ref(keep_ref_name(run_id, ref_id), commit)
 
 
-def landed(repo: Repository, run_id: str, ref_id: str, key: str, parse) -> object | None:
+def landed(repo: Repository, run_id: str, ref_id: str, key: str, parse,
+           refs: dict[str, str] | None = None) -> object | None:
     """The outcome recorded for cache key ``key`` when its work landed, else None.
 
     ``parse`` turns the record's JSON into the outcome (``TaskOutcome.model_validate_json``);
     a record that does not parse, or whose commit the keep ref does not point at, is None.
+    ``refs``: {full ref name: sha} of the repository read before (``Repository.ref_tips``), to
+    look the keep ref up in instead of asking git.
     """
     path = record_path(repo, run_id, ref_id, key)
     try:
         outcome = parse(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
         return None
-    if repo.resolve(f"refs/planflow/{keep_ref_name(run_id, ref_id)}") != outcome.commit:
+    ref = f"refs/planflow/{keep_ref_name(run_id, ref_id)}"
+    if (refs.get(ref) if refs is not None else repo.resolve(ref)) != outcome.commit:
         return None
     return outcome

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agents.process import TAIL_CHARS, ProcessOutcome, base_env, run_process
+from agents.reaper import report_json
 
 
 def run(tmp_path: Path, script: str, timeout_s: float | None = 3.0, **kwargs) -> ProcessOutcome:
@@ -163,3 +165,8 @@ def test_no_timeout_waits_for_completion(tmp_path: Path) -> None:
     outcome = run(tmp_path, "sleep 0.2; echo done", timeout_s=None)
     assert outcome.exit_code == 0
     assert outcome.output_tail == "done\n"
+
+
+def test_the_reapers_report_is_json_whatever_the_command_lines_hold() -> None:
+    report = {"exit": -9, "leftovers": [[12, 'sh -c "a\\b"\n\t\x01\x7f é ✓'], [3, ""]], "more": 2}
+    assert json.loads(report_json(report)) == report
