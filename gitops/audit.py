@@ -70,7 +70,7 @@ class WorktreeWatch:
         self.log_lines = len(self._reflog())
         self.checkout = checkout_state(repo)
         self.shared = SharedFiles(repo.common_dir, repo.state_dir / "shared-git" / f"{self.worktree.name}.json")
-        self.refs = RefWatch(repo, f"refs/heads/{branch}")
+        self.refs = RefWatch(repo, f"refs/heads/{branch}", self.admin)
 
     def review(self) -> Review:
         """Inspect and repair the worktree after the agent ended; see the module docstring.

@@ -362,8 +362,13 @@ class Repository:
     def restore_ref(self, ref: str, old: str, current: str | None) -> None:
         """Point ``ref`` at ``old`` again (re-creating it when deleted), only if it is still at
         ``current`` (None: absent); a ``current`` commit ``old`` lacks is saved to a salvage ref
-        first. Raises ``GitError``."""
+        first. When another task's check put ``ref`` back (or moved it on) meanwhile, its value
+        under the lock is the one restored from (nothing to do when it is at ``old``). Raises
+        ``GitError``."""
         with self.lock():
+            current = self.ref_tips().get(ref)
+            if current == old:
+                return
             if current is not None and self.resolve(current) is not None:
                 self._salvage_commit(ref.rsplit("/", 1)[-1], current, new=old)
             self._git(f"restore {ref}", "update-ref", "-m", "planflow: restored", ref, old,

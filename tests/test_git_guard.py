@@ -198,3 +198,32 @@ def test_what_an_agent_of_a_killed_run_planted_is_put_back_on_the_next_open(tmp_
     Repository(repo_path)  # the re-run opens the repository
 
     assert (common / "config").read_bytes() == config and not record.exists()
+
+
+def test_a_branch_moved_by_one_of_two_parallel_agents_is_restored_once_by_its_own_task(tmp_path):
+    from gitops.refwatch import RefWatch
+
+    repo_path = make_repo(tmp_path / "repo")
+    git(repo_path, "branch", "feature")
+    feature = git(repo_path, "rev-parse", "feature")
+    for name in ("a", "b"):
+        git(repo_path, "worktree", "add", "-q", "-b", f"task-{name}", str(tmp_path / name))
+    repo = open_repository(repo_path)
+    admin = {name: repo.common_dir / "worktrees" / name for name in ("a", "b")}
+    watch_a = RefWatch(repo, "refs/heads/task-a", admin["a"])
+    watch_b = RefWatch(repo, "refs/heads/task-b", admin["b"])
+    # b's agent commits on the user's branch, then planflow has put b back on its own branch
+    git(tmp_path / "b", "checkout", "-q", "feature")
+    (tmp_path / "b" / "z.txt").write_text("z\n")
+    git(tmp_path / "b", "add", "z.txt")
+    git(tmp_path / "b", *TEST_IDENTITY, "commit", "-q", "-m", "z")
+    git(tmp_path / "b", "checkout", "-q", "task-b")
+
+    assert watch_a.restore() == []  # a's check ended first: the move is b's, left to b's watch
+    assert git(repo_path, "rev-parse", "feature") != feature
+    [warning] = watch_b.restore()
+    assert warning.startswith("moved branch feature (restored to")
+    assert git(repo_path, "rev-parse", "feature") == feature
+    # a restore of a ref another check already put back does nothing and does not fail
+    repo.restore_ref("refs/heads/feature", feature, "0" * 40)
+    assert git(repo_path, "rev-parse", "feature") == feature
