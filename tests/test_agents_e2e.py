@@ -87,9 +87,13 @@ def two_task_plan(tmp_path: Path) -> Path:
 
 
 def script_for(cli: str, repo: Path, **fields) -> Script:
-    """Codex's tools run in the worktree and want a relative path; the others an absolute one."""
+    """Codex's tools run in the worktree and want a relative path; the others an absolute one.
+    Errors say when to retry (``retry-after-ms``: 1, as OpenAI's API does), which opencode's
+    own backoff (it has no setting for it), the HTTP clients inside aider and Qwen Code's on a
+    429 (``retry-after``: 1 s) honour: their retries still happen, in seconds, not minutes.
+    aider's own loop (about a minute) and Qwen Code's on a 500 ignore it."""
     path = "hello.txt" if cli == "codex" else str(repo / WORKTREE / "hello.txt")
-    return Script(path=path, **fields)
+    return Script(path=path, retry_after_ms=1, **fields)
 
 
 def assert_no_secret(key: str, repo: Path, status: dict, err: str):
