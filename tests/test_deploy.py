@@ -25,6 +25,9 @@ from runs import git, make_repo, write_plan
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
+# one test process (``pytest -n``) runs them all: they share the module's server and workers
+pytestmark = pytest.mark.xdist_group("deploy")
+
 
 class Served:
     """A running Prefect server configured for planflow: ``env`` for its subprocesses,
