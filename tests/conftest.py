@@ -38,3 +38,12 @@ def prefect_api() -> str:
 
     with prefect_test_harness(server_startup_timeout=600):
         yield PREFECT_API_URL.value()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` run first, those of an ``xdist_group`` (one process runs them in
+    turn) before the others (a stable sort: the order within a module is kept), so that a run
+    in several processes (``make test``: pytest-xdist) does not end waiting for one process
+    still busy with minutes of them."""
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None,
+                                 item.get_closest_marker("xdist_group") is None))

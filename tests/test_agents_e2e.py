@@ -168,6 +168,7 @@ def _codex_tools(body) -> bool:
                for i in (body or {}).get("input") or [])
 
 
+@pytest.mark.slow  # aider's and Qwen Code's own retries take minutes
 @pytest.mark.parametrize("status_code,neutral,expected", [
     (401, False, "auth"), (401, True, "auth"), (429, False, "rate_limit")],
     ids=["401", "401-neutral", "429"])
@@ -215,6 +216,7 @@ def test_aider_crashed_edit_is_not_work_done(tmp_path, capsys):
     assert status["tasks"][1]["state"] == "failed"
 
 
+@pytest.mark.slow  # aider's and Qwen Code's own retries take minutes
 def test_cli_500_is_retried_then_fails_with_the_agents_error(cli, tmp_path, capsys):
     name, executable = cli
     repo = make_repo(tmp_path / "repo")
