@@ -25,8 +25,8 @@ from runs import git, make_repo, write_plan
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-# one test process (``pytest -n``) runs them all: they share the module's server and workers
-pytestmark = [pytest.mark.xdist_group("deploy"), pytest.mark.slow]
+# slow: run first (tests/conftest.py; one process runs them all, sharing the module's server)
+pytestmark = pytest.mark.slow
 
 
 class Served:

@@ -34,9 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "topology.py"
 WAIT_S = 900.0
 
-# one test process (``pytest -n``) runs them all: they share the module's topology
-pytestmark = pytest.mark.xdist_group("topology")
-
 sys.path.insert(0, str(ROOT / "scripts"))
 import topology as topology_script  # noqa: E402  (the script under test, for missing_tools)
 
