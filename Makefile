@@ -22,9 +22,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: $(VENV)/.installed
 	PATH="$(BIN):$$PATH" bash examples/demo.sh
 
+# The suite in TEST_WORKERS processes (pytest-xdist): most of it waits on subprocesses (agent
+# CLIs and their own retries, Prefect servers), so more processes than cores keep 2 cores busy.
+# Tests sharing a module's server are one xdist_group; each process has its own Prefect test
+# server and temp dirs (tests/conftest.py).
+TEST_WORKERS ?= 6
+
 test: $(VENV)/.installed
 	bash scripts/test-deps.sh
-	PATH="$(BIN):$$PATH" $(BIN)/pytest -q --durations=15
+	PATH="$(BIN):$$PATH" $(BIN)/pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: $(VENV)/.installed
 	PATH="$(BIN):$$PATH" $(BIN)/pytest -q --durations=15 $(FAST_TESTS)

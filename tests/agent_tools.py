@@ -3,12 +3,14 @@
 
 npm packages go to ``.cache/agents/npm/<cli>/`` (``npm install --prefix``); aider goes to its
 own venv ``.cache/agents/aider-venv/`` because it pins many packages. A finished install leaves
-a marker file naming the version, so an interrupted install is redone.
+a marker file naming the version, so an interrupted install is redone; a lock file per CLI
+makes the test processes that want it at once (``pytest -n``) wait for one install.
 Run ``python tests/agent_tools.py [CLI ...]`` to install ahead of the tests.
 """
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 import time
@@ -54,9 +56,16 @@ def ensure(cli: str) -> Path:
         InstallError: npm or pip failed (the output is in the message).
     """
     marker = CACHE / f"{cli}.installed"
-    if marker.is_file() and marker.read_text() == version(cli) and executable(cli).exists():
-        INSTALL_SECONDS.setdefault(cli, 0.0)
-        return executable(cli)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f"{cli}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # held until the install (another process's) is done
+        if marker.is_file() and marker.read_text() == version(cli) and executable(cli).exists():
+            INSTALL_SECONDS.setdefault(cli, 0.0)
+            return executable(cli)
+        return _install(cli, marker)
+
+
+def _install(cli: str, marker: Path) -> Path:
     started = time.monotonic()
     if cli == "aider":
         venv = CACHE / "aider-venv"

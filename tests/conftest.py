@@ -38,3 +38,36 @@ def prefect_api() -> str:
 
     with prefect_test_harness(server_startup_timeout=600):
         yield PREFECT_API_URL.value()
+
+
+ONE_PROCESS = ("tests/test_deploy.py", "tests/test_topology.py")
+"""Modules whose tests share a module-scoped server (``served``, ``topology``): one process of
+a parallel run (``make test``: pytest-xdist) runs all of a module's tests."""
+
+
+def _one_process(nodeid: str) -> bool:
+    return nodeid.split("::", 1)[0] in ONE_PROCESS
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` run first, those of ``ONE_PROCESS`` before the others (a stable
+    sort: the order within a module is kept), so that a run in several processes does not end
+    waiting for one process still busy with minutes of them."""
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None,
+                                 not _one_process(item.nodeid)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadgroup``: xdist's scheduler, each test a unit of its own except the
+    modules of ``ONE_PROCESS``, one unit each. (xdist's own ``xdist_group`` marks group nothing
+    under pytest 9.2, whose node ids no longer take the group suffix xdist adds.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModuleGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid.split("::", 1)[0] if _one_process(nodeid) else super()._split_scope(nodeid)
+
+    return ModuleGroups(config, log)

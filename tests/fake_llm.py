@@ -9,7 +9,9 @@ Codex) and Gemini (``/v1beta/models/M:streamGenerateContent``). Each reply is a 
 The ``Script`` decides every reply from the request alone, so a CLI's retries and side
 requests (titles, token counts) do not disturb it:
 
-* ``error_status`` set: every model call fails with that HTTP status;
+* ``error_status`` set: every model call fails with that HTTP status (``retry_after_ms``:
+  with the ``retry-after-ms`` and ``retry-after`` headers OpenAI's API sends, which the CLIs'
+  own backoff honours);
 * tools offered and no tool result yet: one call of the first write-capable tool offered
   (``Write``, ``write_file``, ``write``, Codex's shell tools...) writing ``content`` to ``path``;
 * a tool result present: ``final_text``, end of turn;
@@ -51,7 +53,8 @@ class Script:
     directory; with the tool ``tool`` when offered, else the first write-capable one), then say
     ``final_text``; or fail every call with ``error_status`` (``neutral_error``: a body that
     names no status); each reply reports ``tokens_in`` (``tokens_cached`` and
-    ``tokens_cache_write`` of them)/``tokens_out``; ``aider_crash``: aider's edit crashes;
+    ``tokens_cache_write`` of them)/``tokens_out``; ``retry_after_ms``: an error says when to
+    retry (milliseconds; ``retry-after`` in whole seconds, at least 1); ``aider_crash``: aider's edit crashes;
     ``delay_s`` seconds before each reply; ``scenes`` vary the
     file by request. ``steps`` (Anthropic Messages): ``(tool name, input)`` calls played in
     order instead (the first not yet in the conversation; while the agent does not offer its
@@ -61,6 +64,7 @@ class Script:
     content: str = "hello from fake llm\n"
     final_text: str = "Done: wrote the file."
     error_status: int | None = None
+    retry_after_ms: int | None = None
     tokens_in: int = 123
     tokens_out: int = 45
     tokens_cached: int = 0
@@ -169,13 +173,16 @@ class _Handler(BaseHTTPRequestHandler):
         if path.endswith("/count_tokens") or path.endswith(":countTokens"):
             return self._send(200, {"input_tokens": 10, "totalTokens": 10})
         if script.error_status:
-            status = script.error_status
+            status, wait = script.error_status, script.retry_after_ms
+            headers = {} if wait is None else {"retry-after-ms": str(wait),
+                                               "retry-after": str(max(1, -(-wait // 1000)))}
             if script.neutral_error:
                 return self._send(status, {"error": {"message": "request failed", "type":
-                                           "invalid_request_error", "param": None, "code": None}})
+                                           "invalid_request_error", "param": None, "code": None}},
+                                  headers=headers)
             kind = {401: "authentication_error", 429: "rate_limit_error"}.get(status, "api_error")
             return self._send(status, {"type": "error", "error": {
-                "type": kind, "message": f"fake {status} error", "code": status}})
+                "type": kind, "message": f"fake {status} error", "code": status}}, headers=headers)
         if path.endswith("/messages"):
             return self._anthropic(body, script)
         if path.endswith("/chat/completions"):
@@ -188,11 +195,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(404, {"error": {"message": f"unhandled path {path}"}})
 
     # ---------------------------------------------------------------- transport
-    def _send(self, status: int, payload: Any, content_type: str = "application/json") -> None:
+    def _send(self, status: int, payload: Any, content_type: str = "application/json",
+              headers: dict[str, str] | None = None) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 

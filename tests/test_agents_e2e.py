@@ -87,9 +87,13 @@ def two_task_plan(tmp_path: Path) -> Path:
 
 
 def script_for(cli: str, repo: Path, **fields) -> Script:
-    """Codex's tools run in the worktree and want a relative path; the others an absolute one."""
+    """Codex's tools run in the worktree and want a relative path; the others an absolute one.
+    Errors say when to retry (``retry-after-ms``: 1, as OpenAI's API does), which opencode's
+    own backoff (it has no setting for it), the HTTP clients inside aider and Qwen Code's on a
+    429 (``retry-after``: 1 s) honour: their retries still happen, in seconds, not minutes.
+    aider's own loop (about a minute) and Qwen Code's on a 500 ignore it."""
     path = "hello.txt" if cli == "codex" else str(repo / WORKTREE / "hello.txt")
-    return Script(path=path, **fields)
+    return Script(path=path, retry_after_ms=1, **fields)
 
 
 def assert_no_secret(key: str, repo: Path, status: dict, err: str):
@@ -164,6 +168,7 @@ def _codex_tools(body) -> bool:
                for i in (body or {}).get("input") or [])
 
 
+@pytest.mark.slow  # aider's and Qwen Code's own retries take minutes
 @pytest.mark.parametrize("status_code,neutral,expected", [
     (401, False, "auth"), (401, True, "auth"), (429, False, "rate_limit")],
     ids=["401", "401-neutral", "429"])
@@ -211,6 +216,7 @@ def test_aider_crashed_edit_is_not_work_done(tmp_path, capsys):
     assert status["tasks"][1]["state"] == "failed"
 
 
+@pytest.mark.slow  # aider's and Qwen Code's own retries take minutes
 def test_cli_500_is_retried_then_fails_with_the_agents_error(cli, tmp_path, capsys):
     name, executable = cli
     repo = make_repo(tmp_path / "repo")

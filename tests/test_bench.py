@@ -8,14 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_every_benchmark_runs_at_tiny_sizes_and_prints_one_table(prefect_api, tmp_path):
     env = os.environ | {"PREFECT_API_URL": prefect_api, "PLANFLOW_BENCH_CACHE": str(tmp_path / "cache"),
                         "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--tiny"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=600)
+                          env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert lines[0].startswith("planflow benchmarks,") and "tiny sizes" in lines[0]

@@ -25,6 +25,9 @@ from runs import git, make_repo, write_plan
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
+# slow: run first (tests/conftest.py; one process runs them all, sharing the module's server)
+pytestmark = pytest.mark.slow
+
 
 class Served:
     """A running Prefect server configured for planflow: ``env`` for its subprocesses,

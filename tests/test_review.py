@@ -254,17 +254,24 @@ def start_run(plan, repo, run_id: str, *args: str):
     return repo / ".git" / "planflow" / "runs" / run_id / "status.json", runner, codes
 
 
-def wait_for_pause(status_file, count: int, timeout_s: float = 120.0) -> str:
-    """The id of the flow run the run's status says waits for its ``count``-th human review."""
+def wait_for_pause(status_file, count: int, timeout_s: float = 600.0) -> str:
+    """The id of the flow run the run's status says waits for its ``count``-th human review,
+    once Prefect has it paused (the line comes just before the pause: on a loaded machine the
+    API may still say Running for a while)."""
+    from prefect.client.orchestration import get_client
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if status_file.is_file():
             output = json.loads(status_file.read_text())["output"]
             waiting = re.search(rf"round {count}: waiting for a human review: .*\(([0-9a-f-]{{36}})\)", output)
             if waiting:
-                return waiting[1]
+                with get_client(sync_client=True) as client:
+                    state = client.read_flow_run(waiting[1]).state
+                if state and (state.is_paused() or state.is_final()):
+                    return waiting[1]
         time.sleep(0.2)
-    raise AssertionError(f"no human review {count}: {status_file.read_text()}")
+    raise AssertionError(f"no human review {count} within {timeout_s:g} s: {status_file.read_text()}")
 
 
 @pytest.mark.usefixtures("prefect_api")
