@@ -285,7 +285,7 @@ class Topology:
 
     def add_machine(self, name: str, queue: str, limit: int | None) -> None:
         folder = self.root / "machines" / name
-        for sub in ("prefect-home", "home", "work", "clones"):
+        for sub in ("prefect-home", "home", "work", "clones", "tmp"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         machine = {"queue": queue, "limit": limit, "folder": str(folder)}
         if queue == PARENT_QUEUE:
@@ -297,12 +297,14 @@ class Topology:
         self.save()
 
     def machine_env(self, name: str) -> dict[str, str]:
-        """What machine ``name`` sets: its own folders, the server, the shared cache (Redis:
-        results and locks)."""
+        """What machine ``name`` sets: its own folders (home, temp dir: the clones Prefect's
+        pull step makes for a flow run stay there when a machine is killed), the server, the
+        shared cache (Redis: results and locks)."""
         folder = Path(self.state["machines"][name]["folder"])
         env = {"PREFECT_API_URL": self.state["urls"]["api"],
                "PREFECT_HOME": str(folder / "prefect-home"),
                "HOME": str(folder / "home"),
+               "TMPDIR": str(folder / "tmp"),
                "PLANFLOW_CLONES_DIR": str(folder / "clones"),
                "PLANFLOW_REDIS_URL": self.state["urls"]["redis"],
                "PLANFLOW_RESULT_STORAGE": self.state["result_storage"],

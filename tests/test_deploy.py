@@ -100,7 +100,11 @@ def served(tmp_path_factory) -> Iterator[Served]:
     url = f"http://127.0.0.1:{port}/api"
     repo = make_repo(work / "repo")
     source = snapshot_source(work / "source")
+    # the temp dir of the server and workers: the clones Prefect's pull step makes for each flow
+    # run stay behind when a test kills a worker; here they go with the test's folder
+    (work / "tmp").mkdir()
     env = dict(os.environ, PREFECT_HOME=str(work / "prefect-home"), PREFECT_API_URL=url,
+               TMPDIR=str(work / "tmp"),
                PLANFLOW_RESULTS_DIR=str(work / "results"), PATH=f"{BIN}:{os.environ['PATH']}",
                PLANFLOW_SOURCE=str(source), PLANFLOW_REPO=str(repo), PLANFLOW_TZ="Europe/Berlin",
                PREFECT_SERVER_ANALYTICS_ENABLED="false",
