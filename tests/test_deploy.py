@@ -312,8 +312,8 @@ def test_killed_worker_run_resumes_from_cache_on_a_new_worker(served):
         assert len(done) >= 3, "the run did not get going"
         with served.client() as client:  # the flow run's own process, before it can say why
             pid = int(client.read_flow_run(doomed.id).infrastructure_pid.rsplit(":", 1)[-1])
+        kill_session(worker)  # the worker first: alive, it would report its child's SIGKILL
         subprocess.run(["kill", "-9", str(pid)], check=False)
-        kill_session(worker)
     with served.client() as client:  # the heartbeat automation of scripts/deploy.sh
         deadline = time.monotonic() + 600
         while not client.read_flow_run(doomed.id).state.is_crashed():
