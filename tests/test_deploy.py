@@ -329,8 +329,8 @@ def test_killed_worker_run_resumes_from_cache_on_a_new_worker(served):
         flow_run = served.run("execute-plan/execute-plan", form)
 
     assert flow_run.state.is_completed(), flow_run.state.message
-    assert f"released the lease on planflow-run-c0ffee of flow run {doomed.id}, which died" in "\n".join(
-        flow_run_logs(served, flow_run.id))
+    released = f"released the lease on planflow-run-c0ffee of flow run {doomed.id}, which died"
+    assert released in flow_run_logs(served, flow_run.id, released)
     called_after = calls.read_text().split()[len(called_before):]
     assert not set(called_after) & set(finished_before), (finished_before, called_after)
     assert sorted(set(called_before) | set(called_after)) == ["1", "2", "3", "4", "5", "6"]
@@ -380,7 +380,7 @@ def test_nightly_runs_each_pending_plan_once(served):
     from prefect.artifacts import Artifact
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    lines = "\n".join(flow_run_logs(served, nightly.id))
+    lines = flow_run_logs(served, nightly.id, "already completed", "invalid plan:", "as run")
     assert f"skipped {repo}/specs/alpha/plan.yaml: run " in lines and "already completed" in lines
     assert f"skipped {repo}/specs/gamma/plan.yaml: invalid plan:" in lines
     assert f"started {repo}/specs/beta/plan.yaml as run {beta.name}" in lines
@@ -407,16 +407,30 @@ def run_tree(client, flow_run_id) -> list:
     return ids
 
 
-def flow_run_logs(served: Served, flow_run_id) -> list[str]:
+def flow_run_logs(served: Served, flow_run_id, *expected: str, timeout_s: float = 120) -> str:
     """The messages of every log line of a flow run (its own, its subflows' and their task
-    runs'), oldest first, read back through the API."""
+    runs'), oldest first, one per line, read back through the API once each of ``expected`` is
+    in them.
+
+    Prefect's API log handler sends logs in batches from a background worker, so the last lines
+    may reach the server after the run's final state; this polls every second up to
+    ``timeout_s`` seconds and then returns what it read (the caller's assertion names what is
+    missing)."""
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.client.schemas.sorting import LogSort
 
-    with served.client() as client:
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(
-            any_=run_tree(client, flow_run_id))), limit=200, sort=LogSort.TIMESTAMP_ASC)
-    return [log.message for log in logs]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        logs: list = []
+        with served.client() as client:
+            runs = LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_tree(client, flow_run_id)))
+            while page := client.read_logs(log_filter=runs, limit=200, offset=len(logs),
+                                           sort=LogSort.TIMESTAMP_ASC):
+                logs += page
+        lines = "\n".join(log.message for log in logs)
+        if all(text in lines for text in expected) or time.monotonic() > deadline:
+            return lines
+        time.sleep(1)
 
 
 def test_run_logs_planflow_lines_and_names_runs_by_run_id_and_task(served):
@@ -439,7 +453,7 @@ def test_run_logs_planflow_lines_and_names_runs_by_run_id_and_task(served):
         task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(
             flow_run_id=TaskRunFilterFlowRunId(any_=run_tree(client, flow_run.id))))
     assert {"1 first", "2 second"} <= {run.name for run in task_runs}
-    lines = "\n".join(flow_run_logs(served, flow_run.id))
+    lines = flow_run_logs(served, flow_run.id, "oops", "task(s) 2 failed")
     assert "run 10a10a: plan 'Log check', 2 task(s) in 1 phase(s)" in lines
     assert "task 1 'first': attempt 1, shell agent" in lines
     assert "task 1 done (attempt 1): commit" in lines
@@ -682,7 +696,8 @@ def test_new_run_of_a_run_id_crashes_its_older_run_left_running(served):
 
     assert new.state.is_completed(), new.state.message
     assert old_state.is_crashed() and str(new.id) in old_state.message
-    assert "marked flow run '5a1e00 stale'" in "\n".join(flow_run_logs(served, new.id))
+    marked = "marked flow run '5a1e00 stale'"
+    assert marked in flow_run_logs(served, new.id, marked)
 
 
 def wait_for(what: str, check, timeout_s: float = 300):
@@ -734,7 +749,7 @@ def test_second_run_of_a_run_id_is_cancelled_or_waits_through_its_concurrency_li
     assert first_final.state.is_completed(), first_final.state.message
     assert third_final.state.is_completed(), third_final.state.message
     assert WAITING_TAG not in third_final.tags
-    lines = "\n".join(flow_run_logs(served, third.id))
+    lines = flow_run_logs(served, third.id, "waiting up to 600 s")
     assert "run b05e00 is already executing" in lines and "waiting up to 600 s" in lines
     assert after.active_slots == 0
     assert git(served.repo, "show", "b05e00-task-1-holds:h.txt") == "h"
