@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 IDENTITY = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
@@ -211,8 +211,10 @@ def prefect_home() -> Path:
 @dataclass
 class RunResult:
     """A finished ``planflow`` process: ``seconds`` of wall time, exit ``code``, ``stdout``,
-    ``peak_rss_mb`` (largest sum of RSS of the process and its descendants seen, MiB) and
-    ``peak_main_mb`` (the planflow process alone, MiB)."""
+    ``peak_rss_mb`` (largest sum of RSS of the process and its descendants seen, MiB),
+    ``peak_main_mb`` (the planflow process alone, MiB) and ``peak_role_mb``: for each kind of
+    process in the tree (``ROLES``), the largest sum of RSS of the processes of that kind seen
+    at one time (MiB)."""
 
     seconds: float
     code: int
@@ -220,6 +222,7 @@ class RunResult:
     stderr: str
     peak_rss_mb: float = 0.0
     peak_main_mb: float = 0.0
+    peak_role_mb: dict[str, float] = field(default_factory=dict)
 
     def status(self) -> dict:
         """The status JSON ``planflow run`` printed. Raises ValueError when there is none."""
@@ -246,9 +249,10 @@ def run_planflow(args: list[str], env: dict[str, str], check: bool = True,
     process = subprocess.Popen([sys.executable, "-m", "planflow.cli", *args], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peaks = [0.0, 0.0]
+    roles: dict[str, float] = {}
     sampler = None
     if sample_memory:
-        sampler = threading.Thread(target=_sample_tree, args=(process, peaks), daemon=True)
+        sampler = threading.Thread(target=_sample_tree, args=(process, peaks, roles), daemon=True)
         sampler.start()
     try:
         stdout, stderr = process.communicate(timeout=RUN_LIMIT_S)
@@ -262,11 +266,33 @@ def run_planflow(args: list[str], env: dict[str, str], check: bool = True,
         sampler.join()
     if check and process.returncode != 0:
         raise RuntimeError(f"planflow {' '.join(args)} exited {process.returncode}:\n{stderr[-3000:]}")
-    return RunResult(seconds, process.returncode, stdout, stderr, peaks[0], peaks[1])
+    return RunResult(seconds, process.returncode, stdout, stderr, peaks[0], peaks[1], roles)
 
 
-def _sample_tree(process: subprocess.Popen, peaks: list[float]) -> None:
-    """Until ``process`` ends, record in ``peaks`` the largest RSS sum of its tree and of itself (MiB)."""
+ROLES = ("planflow", "Prefect server", "git", "agents and other")
+"""The kinds of process ``run_planflow`` tells apart in a run's tree: the planflow process
+itself, Prefect's temporary API server (uvicorn, started by the ephemeral mode), git, and
+everything else (the agents, their shells and planflow's agent reaper)."""
+
+
+def _role(pid: int, root: int) -> str:
+    """Which of ``ROLES`` the process ``pid`` (in the tree of ``root``) is, from its command line."""
+    if pid == root:
+        return ROLES[0]
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return ROLES[3]
+    if b"uvicorn" in argv:
+        return ROLES[1]
+    if argv and os.path.basename(argv[0]) == b"git":
+        return ROLES[2]
+    return ROLES[3]
+
+
+def _sample_tree(process: subprocess.Popen, peaks: list[float], roles: dict[str, float]) -> None:
+    """Until ``process`` ends, record in ``peaks`` the largest RSS sum of its tree and of itself,
+    and in ``roles`` the largest RSS sum of each kind of process (``ROLES``) in it (MiB)."""
     page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
     while process.poll() is None:
         children: dict[int, list[int]] = {}
@@ -287,4 +313,9 @@ def _sample_tree(process: subprocess.Popen, peaks: list[float]) -> None:
             todo += children.get(pid, [])
         peaks[0] = max(peaks[0], sum(rss.get(pid, 0) for pid in tree) * page_mb)
         peaks[1] = max(peaks[1], rss.get(process.pid, 0) * page_mb)
+        now = dict.fromkeys(ROLES, 0.0)
+        for pid in tree:  # the command line is read each time: a forked child execs later
+            now[_role(pid, process.pid)] += rss.get(pid, 0) * page_mb
+        for role, mb in now.items():
+            roles[role] = max(roles.get(role, 0.0), mb)
         time.sleep(0.02)

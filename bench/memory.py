@@ -15,7 +15,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from common import REPEATS, Row, Samples, bench_env, make_repo, noop_tasks, run_planflow, script_main, write_plan
+from common import REPEATS, ROLES, Row, Samples, bench_env, make_repo, noop_tasks, run_planflow, script_main, write_plan
 
 SMALL = 10
 TARGET = 1.2
@@ -26,6 +26,7 @@ def run(tasks: int = 200, repeats: int = REPEATS) -> list[Row]:
     ``SMALL`` tasks (4 parallel phases each), medians of ``repeats``."""
     tree: dict[int, list[float]] = {SMALL: [], tasks: []}
     main: dict[int, list[float]] = {SMALL: [], tasks: []}
+    roles: dict[str, dict[int, list[float]]] = {role: {SMALL: [], tasks: []} for role in ROLES}
     with tempfile.TemporaryDirectory(prefix="planflow-bench-") as tmp:
         work = Path(tmp)
         for repeat in range(repeats):
@@ -39,6 +40,8 @@ def run(tasks: int = 200, repeats: int = REPEATS) -> list[Row]:
                                     bench_env(work), sample_memory=True)
                 tree[size].append(done.peak_rss_mb)
                 main[size].append(done.peak_main_mb)
+                for role in ROLES:
+                    roles[role][size].append(done.peak_role_mb.get(role, 0.0))
     rows = []
     for what, peaks in (("planflow + children", tree), ("planflow process alone", main)):
         big, small = Samples(peaks[tasks]), Samples(peaks[SMALL])
@@ -46,6 +49,11 @@ def run(tasks: int = 200, repeats: int = REPEATS) -> list[Row]:
         rows.append(Row("MEM", f"peak RSS, {tasks}-task run, {what}, median of {repeats}",
                         big.text(unit="MB", digits=0), f"{SMALL} tasks {small.text(unit='MB', digits=0)}",
                         ratio, f"<= {TARGET}x", ratio <= TARGET))
+    for role in ROLES[1:]:  # where the tree's growth is (the planflow process is the row above)
+        big, small = Samples(roles[role][tasks]), Samples(roles[role][SMALL])
+        rows.append(Row("MEM", f"  peak RSS of the run's {role} processes, {tasks} tasks",
+                        big.text(unit="MB", digits=0), f"{SMALL} tasks {small.text(unit='MB', digits=0)}",
+                        big.median / small.median if small.median else None))
     return rows
 
 

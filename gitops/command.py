@@ -72,12 +72,14 @@ def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return {**passed, **BASE_ENV, **(extra or {})}
 
 
-def run_git(cwd: Path, operation: str, *args: str, env: Mapping[str, str] | None = None) -> str:
+def run_git(cwd: Path, operation: str, *args: str, env: Mapping[str, str] | None = None,
+            stdin: str | None = None) -> str:
     """Run ``git <args>`` in directory ``cwd`` and return its stdout (one trailing newline removed).
 
     Arguments: ``cwd`` the directory git runs in (decides which worktree it acts on; must
     exist); ``operation`` a short description used in errors; ``args`` the git arguments;
-    ``env`` extra environment variables (``git_env``). stdin is empty. Output is decoded as
+    ``env`` extra environment variables (``git_env``); ``stdin`` the text git reads (UTF-8;
+    default: none, stdin is empty). Output is decoded as
     UTF-8 with undecodable bytes kept as surrogates (``surrogateescape``), so a file name git
     prints can be used as a path again; escape it (``gitops.errors.shown``) before showing it.
     Raises ``GitError`` when git exits non-zero, or (with exit code -1) when git cannot be
@@ -85,7 +87,7 @@ def run_git(cwd: Path, operation: str, *args: str, env: Mapping[str, str] | None
     """
     if not Path(cwd).is_dir():
         raise GitError(operation, ["git", *args], -1, "", f"directory {cwd} does not exist")
-    return _execute(cwd, operation, [*SAFE_CONFIG, *guard.overrides(Path(cwd))], args, git_env(env))
+    return _execute(cwd, operation, [*SAFE_CONFIG, *guard.overrides(Path(cwd))], args, git_env(env), stdin)
 
 
 def read_config_file(path: Path) -> list[tuple[str, str]]:
@@ -101,17 +103,20 @@ def read_config_file(path: Path) -> list[tuple[str, str]]:
 
 
 def _execute(cwd: Path, operation: str, options: Sequence[str], args: Sequence[str],
-             env: dict[str, str]) -> str:
-    """``git <options> <args>`` in ``cwd``; errors name ``git <args>`` (what planflow asked for)."""
+             env: dict[str, str], stdin: str | None = None) -> str:
+    """``git <options> <args>`` in ``cwd``, reading ``stdin`` (None: nothing); errors name
+    ``git <args>`` (what planflow asked for)."""
     command = ["git", *args]
     limit = git_timeout_s()
     try:
-        proc = subprocess.Popen(["git", *options, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(["git", *options, *args], cwd=cwd, env=env,
+                                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     except OSError as error:  # git cannot be started
         raise GitError(operation, command, -1, "", str(error)) from error
     try:
-        out, err = proc.communicate(timeout=limit)
+        out, err = proc.communicate(None if stdin is None else stdin.encode("utf-8", "surrogateescape"),
+                                    timeout=limit)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)  # git and what it started (a filter, a hook)
         proc.communicate()

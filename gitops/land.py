@@ -133,11 +133,10 @@ def apply_landing(repo: Repository, landing: Landing) -> None:
     if landing.done:
         return
     with repo.lock():
-        for branch, tip in landing.branches.items():
-            try:
-                repo.set_branch(branch, tip)
-            except ValueError as exc:
-                raise LandError(str(exc), "remove that worktree (`git worktree remove PATH`) and run again") from exc
+        try:
+            repo.set_branches(landing.branches)
+        except ValueError as exc:
+            raise LandError(str(exc), "remove that worktree (`git worktree remove PATH`) and run again") from exc
         ref = f"refs/heads/{landing.target}"
         moved = LandError(f"{landing.target} moved while landing; it was left where it is now",
                           "run planflow land again")

@@ -323,17 +323,31 @@ class Repository:
             self._git(f"push to {remote}", "push", "--quiet", "--force", remote, *refspecs)
 
     def set_branch(self, branch: str, sha: str) -> None:
-        """Create ``refs/heads/<branch>`` at commit ``sha`` or move it there, salvaging an old tip
-        whose commits ``sha`` lacks. Raises ``ValueError`` when a worktree has ``branch``
-        checked out (moving it would change that checkout), ``GitError``."""
+        """Create ``refs/heads/<branch>`` at commit ``sha`` or move it there (``set_branches``
+        with one branch; raises the same)."""
+        self.set_branches({branch: sha})
+
+    def set_branches(self, moves: dict[str, str]) -> None:
+        """Create or move each ``refs/heads/<branch>`` of ``moves`` ({branch: commit sha}) to its
+        commit, salvaging an old tip whose commits the new one lacks, in one ``git update-ref
+        --stdin`` transaction (all move or none). Raises ``ValueError`` when a worktree has one of
+        the branches checked out (moving it would change that checkout; nothing moves),
+        ``GitError``."""
+        if not moves:
+            return
         with self.lock():
-            holder = self.branch_worktree(branch)
-            if holder is not None:
-                raise ValueError(f"branch {branch} is checked out in {holder}; remove that worktree first")
-            old = self.resolve(f"refs/heads/{branch}")
-            if old is not None and old != sha:
-                self._salvage_commit(branch, old, new=sha)
-            self._git(f"set branch {branch}", "update-ref", "-m", "planflow", f"refs/heads/{branch}", sha)
+            checked_out = {head: path for path, head in self._worktrees() if head}
+            for branch in moves:
+                if (holder := checked_out.get(f"refs/heads/{branch}")) is not None:
+                    raise ValueError(f"branch {branch} is checked out in {holder}; remove that worktree first")
+            tips = self._stored.ref_tips()  # one read of the refs for every salvage check
+            for branch, sha in moves.items():
+                old = self.resolve(f"refs/heads/{branch}")
+                if old is not None and old != sha:
+                    self._salvage_commit(branch, old, new=sha, tips=tips)
+            commands = "".join(f"update refs/heads/{branch} {sha}\n" for branch, sha in moves.items())
+            run_git(self.root, f"set branch{'es' if len(moves) > 1 else ''} {', '.join(moves)}",
+                    "update-ref", "-m", "planflow", "--stdin", stdin=commands)
 
     def record_branch(self, branch: str) -> None:
         """Add ``branch`` to the branches planflow created (``<state dir>/branches``, one name a
@@ -518,10 +532,12 @@ class Repository:
                 raise
             return False
 
-    def _salvage_commit(self, name: str, sha: str, new: str, ignore: str | None = None) -> None:
+    def _salvage_commit(self, name: str, sha: str, new: str, ignore: str | None = None,
+                        tips: object = None) -> None:
         """Save ``sha`` to a salvage ref unless ``new`` or a kept (non-salvage) ``refs/planflow``
-        ref other than ``ignore`` contains it."""
-        if self._kept_tip(sha, ignore) or self.contains(new, sha):
+        ref other than ``ignore`` contains it; ``tips``: the refs as ``Stored.ref_tips`` read
+        them under the caller's lock (default: read now)."""
+        if self._kept_tip(sha, ignore, tips) or self.contains(new, sha):
             return
         if not self._kept(sha, ignore):
             self.keep_ref(self._salvage_name(name), sha)
@@ -532,10 +548,10 @@ class Repository:
         return self._kept_tip(sha, ignore) or any(
             _keeps(ref, ignore) for ref in self._refs_containing(sha, "refs/planflow"))
 
-    def _kept_tip(self, sha: str, ignore: str | None) -> bool:
+    def _kept_tip(self, sha: str, ignore: str | None, tips: object = None) -> bool:
         """True when the files show a kept ref (as in ``_kept``) pointing at ``sha`` itself (a
-        task's keep ref at its commit: no git process)."""
-        tips = self._stored.ref_tips()
+        task's keep ref at its commit: no git process); ``tips`` as in ``_salvage_commit``."""
+        tips = self._stored.ref_tips() if tips is None else tips
         return tips is not UNKNOWN and any(tip == sha and ref.startswith("refs/planflow/") and _keeps(ref, ignore)
                                            for ref, tip in tips.items())
 

@@ -39,9 +39,8 @@ def stack_branches(repo: Repository, base: str, entries: list[StackEntry], scrat
     """Implementation of ``Repository.stack`` (see there); ``scratch`` is an absolute path."""
     with repo.lock():
         new_tips = restacked_tips(repo, base, entries, scratch)
-        for entry, new_tip in zip(entries, new_tips):
-            if repo.resolve(f"refs/heads/{entry.branch}") != new_tip:  # most stay where they are
-                repo.set_branch(entry.branch, new_tip)
+        repo.set_branches({entry.branch: new_tip for entry, new_tip in zip(entries, new_tips)
+                           if repo.resolve(f"refs/heads/{entry.branch}") != new_tip})  # most stay
         return new_tips
 
 
@@ -58,10 +57,11 @@ def restacked_tips(repo: Repository, base: str, entries: list[StackEntry], scrat
         tips = [repo.require_commit(entry.tip) for entry in entries]
         new_tips: list[str] = []
         prev, scratch_made = base_sha, False
+        parents: dict[str, list[str] | None] = {}  # commits read once for every entry's walk
         try:
             for index, (entry, tip) in enumerate(zip(entries, tips)):
                 # the stack so far is not the entry's own work (a resolved conflict sits on it)
-                commits = own_commits(repo, tip, [base_sha, *tips[:index], *new_tips])
+                commits = own_commits(repo, tip, [base_sha, *tips[:index], *new_tips], parents)
                 if not commits:
                     new_tip = prev
                 elif commits[0].first_parent == prev:
@@ -104,13 +104,15 @@ WALK_LIMIT = 200
 (``_one_own_commit``); past it, ``git rev-list`` answers."""
 
 
-def own_commits(repo: Repository, tip: str, exclude: list[str]) -> list[Commit]:
+def own_commits(repo: Repository, tip: str, exclude: list[str],
+                parents: dict[str, list[str] | None] | None = None) -> list[Commit]:
     """Commits of ``tip`` not in any of ``exclude`` (commit shas), oldest first. A tip that is
     one commit on a commit of ``exclude`` (a task's usual work) is answered from the files
-    (``_one_own_commit``), the rest by ``git rev-list``. Raises ``GitError``."""
+    (``_one_own_commit``; ``parents`` keeps the parents it read, {sha: parents or None}, for
+    the caller's next call), the rest by ``git rev-list``. Raises ``GitError``."""
     if tip in exclude:
         return []
-    single = _one_own_commit(repo, tip, exclude)
+    single = _one_own_commit(repo, tip, exclude, {} if parents is None else parents)
     if single is not None:
         return [single]
     out = run_git(repo.root, "list commits to stack", "rev-list", "--reverse", "--topo-order",
@@ -193,11 +195,13 @@ def git_version(cwd: Path) -> tuple[int, int]:
     return int(digits[0]), int(digits[1])
 
 
-def _one_own_commit(repo: Repository, tip: str, exclude: list[str]) -> Commit | None:
+def _one_own_commit(repo: Repository, tip: str, exclude: list[str],
+                    parents_of: dict[str, list[str] | None]) -> Commit | None:
     """``tip`` as the only commit of its own, read from the files: when its one parent is in
     ``exclude`` and walking back from the other commits of ``exclude`` (to that parent, at most
     ``WALK_LIMIT`` commits) never meets ``tip``. None when that does not hold or only git can
-    tell (the caller asks ``rev-list``)."""
+    tell (the caller asks ``rev-list``). ``parents_of``: parents already read ({sha: parents,
+    or None when only git can say}); the walk adds what it reads."""
     parents = repo.known_parents(tip)
     if parents is None or len(parents) != 1 or parents[0] not in exclude:
         return None
@@ -207,7 +211,9 @@ def _one_own_commit(repo: Repository, tip: str, exclude: list[str]) -> Commit | 
         sha = todo.pop()
         if sha in seen or sha == parents[0]:
             continue
-        above = repo.known_parents(sha)
+        if sha not in parents_of:
+            parents_of[sha] = repo.known_parents(sha)
+        above = parents_of[sha]
         if sha == tip or above is None or len(seen) >= WALK_LIMIT:
             return None
         seen.add(sha)

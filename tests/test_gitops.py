@@ -200,6 +200,24 @@ def test_kept_tip_is_not_salvaged_again(root: Path, repo: Repository) -> None:
     assert repo.resolve("refs/heads/fresh") == tip
 
 
+def test_set_branches_moves_all_in_one_transaction_or_none(root: Path, repo: Repository) -> None:
+    base = repo.head_sha()
+    kept = task_branch(repo, "kept", {"k.txt": "k\n"})
+    repo.keep_ref("run/task-k", kept)
+    lost = task_branch(repo, "lost", {"l.txt": "l\n"})
+    git(root, "branch", "out", base)
+    repo.prepare_worktree(root / ".worktrees" / "out", "out", base)
+
+    with pytest.raises(ValueError, match="branch out is checked out in"):
+        repo.set_branches({"kept": base, "out": kept})
+    assert (repo.resolve("refs/heads/kept"), repo.resolve("refs/heads/out")) == (kept, base)
+
+    repo.set_branches({"kept": base, "lost": base, "new": lost})
+    assert [repo.resolve(f"refs/heads/{name}") for name in ("kept", "lost", "new")] == [base, base, lost]
+    assert [git(root, "rev-parse", ref) for ref in salvage_refs(root)] == [lost]  # kept: its keep ref
+    assert git(root, "reflog", "-1", "--format=%gs", "refs/heads/kept") == "planflow"
+
+
 # -- commits -------------------------------------------------------------------------------
 
 
