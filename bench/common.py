@@ -211,16 +211,16 @@ def prefect_home() -> Path:
 @dataclass
 class RunResult:
     """A finished ``planflow`` process: ``seconds`` of wall time, exit ``code``, ``stdout``,
-    ``peak_rss_mb`` (largest sum of RSS of the process and its descendants seen, MiB),
-    ``peak_main_mb`` (the planflow process alone, MiB) and ``peak_role_mb``: for each kind of
-    process in the tree (``ROLES``), the largest sum of RSS of the processes of that kind seen
-    at one time (MiB)."""
+    ``peak_tree_mb`` (largest sum of the proportional set sizes of the process and its
+    descendants seen, MiB), ``peak_main_mb`` (the RSS of the planflow process alone, MiB) and
+    ``peak_role_mb``: for each kind of process in the tree (``ROLES``), the largest sum of the
+    proportional set sizes of the processes of that kind seen at one time (MiB)."""
 
     seconds: float
     code: int
     stdout: str
     stderr: str
-    peak_rss_mb: float = 0.0
+    peak_tree_mb: float = 0.0
     peak_main_mb: float = 0.0
     peak_role_mb: dict[str, float] = field(default_factory=dict)
 
@@ -243,7 +243,7 @@ def run_span(repo: Path) -> float:
 def run_planflow(args: list[str], env: dict[str, str], check: bool = True,
                  sample_memory: bool = False) -> RunResult:
     """Run ``planflow args`` (``python -m planflow.cli``) and time it. With ``sample_memory``
-    the process tree's RSS is sampled every 20 ms. Raises RuntimeError (with its stderr) when
+    the process tree's memory is sampled every 20 ms (``_sample_tree``). Raises RuntimeError (with its stderr) when
     ``check`` and the exit code is not 0, or when it runs longer than ``RUN_LIMIT_S`` (stopped)."""
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "planflow.cli", *args], env=env,
@@ -290,9 +290,24 @@ def _role(pid: int, root: int) -> str:
     return ROLES[3]
 
 
+def _pss_mb(pid: int, rss_mb: float) -> float:
+    """The proportional set size of process ``pid`` (MiB: each page shared with other processes
+    counted as its share, from ``/proc/PID/smaps_rollup``), ``rss_mb`` when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+            for line in rollup:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return rss_mb
+
+
 def _sample_tree(process: subprocess.Popen, peaks: list[float], roles: dict[str, float]) -> None:
-    """Until ``process`` ends, record in ``peaks`` the largest RSS sum of its tree and of itself,
-    and in ``roles`` the largest RSS sum of each kind of process (``ROLES``) in it (MiB)."""
+    """Until ``process`` ends, record in ``peaks`` the largest PSS sum of its tree and the
+    largest RSS of itself, and in ``roles`` the largest PSS sum of each kind of process
+    (``ROLES``) in it (MiB). PSS, not RSS, for the sums: a child just forked from planflow
+    shares its pages until it execs, and would count twice."""
     page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
     while process.poll() is None:
         children: dict[int, list[int]] = {}
@@ -311,11 +326,11 @@ def _sample_tree(process: subprocess.Popen, peaks: list[float], roles: dict[str,
             pid = todo.pop()
             tree.append(pid)
             todo += children.get(pid, [])
-        peaks[0] = max(peaks[0], sum(rss.get(pid, 0) for pid in tree) * page_mb)
-        peaks[1] = max(peaks[1], rss.get(process.pid, 0) * page_mb)
         now = dict.fromkeys(ROLES, 0.0)
         for pid in tree:  # the command line is read each time: a forked child execs later
-            now[_role(pid, process.pid)] += rss.get(pid, 0) * page_mb
+            now[_role(pid, process.pid)] += _pss_mb(pid, rss.get(pid, 0) * page_mb)
+        peaks[0] = max(peaks[0], sum(now.values()))
+        peaks[1] = max(peaks[1], rss.get(process.pid, 0) * page_mb)
         for role, mb in now.items():
             roles[role] = max(roles.get(role, 0.0), mb)
         time.sleep(0.02)

@@ -1,10 +1,13 @@
-"""Memory: peak RSS of a 200-task run, and of a 10-task run in the same benchmark run for
+"""Memory: peak memory of a 200-task run, and of a 10-task run in the same benchmark run for
 comparison. Prints a table; not a test.
 
 Measured: the ``planflow run`` process together with all its descendants (Prefect's ephemeral
-API server, the agents, git), as the largest sum of their RSS seen while sampling every 20 ms;
-and the planflow process alone. Shared pages count once per process, so the sum overstates
-the tree a little. The two sizes run interleaved, ``REPEATS`` times; each figure is the
+API server, the agents, git), as the largest sum of their proportional set sizes (PSS: a page
+shared by several processes counts as each one's share) seen while sampling every 20 ms; the
+same sum for each kind of process (the Prefect server, git, the agents and the rest), to show
+where a growth is; and the RSS of the planflow process alone. PSS rather than RSS for the
+sums, since a child just forked from planflow shares all its pages until it execs and its RSS
+would count them twice. The two sizes run interleaved, ``REPEATS`` times; each figure is the
 median of the repeats, with their spread.
 
 Usage: python bench/memory.py [--tasks N] [--repeats R]
@@ -22,8 +25,9 @@ TARGET = 1.2
 
 
 def run(tasks: int = 200, repeats: int = REPEATS) -> list[Row]:
-    """Memory rows: the peak RSS of the process tree and of planflow alone, ``tasks`` tasks vs
-    ``SMALL`` tasks (4 parallel phases each), medians of ``repeats``."""
+    """Memory rows: the peak PSS of the process tree (and of each kind of process in it) and the
+    peak RSS of planflow alone, ``tasks`` tasks vs ``SMALL`` tasks (4 parallel phases each),
+    medians of ``repeats``."""
     tree: dict[int, list[float]] = {SMALL: [], tasks: []}
     main: dict[int, list[float]] = {SMALL: [], tasks: []}
     roles: dict[str, dict[int, list[float]]] = {role: {SMALL: [], tasks: []} for role in ROLES}
@@ -38,20 +42,20 @@ def run(tasks: int = 200, repeats: int = REPEATS) -> list[Row]:
                 plan = write_plan(work / f"plan-{size}.yaml", phases)
                 done = run_planflow(["run", str(plan), "--repo", str(repo), "--max-parallel", "4"],
                                     bench_env(work), sample_memory=True)
-                tree[size].append(done.peak_rss_mb)
+                tree[size].append(done.peak_tree_mb)
                 main[size].append(done.peak_main_mb)
                 for role in ROLES:
                     roles[role][size].append(done.peak_role_mb.get(role, 0.0))
     rows = []
-    for what, peaks in (("planflow + children", tree), ("planflow process alone", main)):
+    for kind, what, peaks in (("PSS", "planflow + children", tree), ("RSS", "planflow process alone", main)):
         big, small = Samples(peaks[tasks]), Samples(peaks[SMALL])
         ratio = big.median / small.median
-        rows.append(Row("MEM", f"peak RSS, {tasks}-task run, {what}, median of {repeats}",
+        rows.append(Row("MEM", f"peak {kind}, {tasks}-task run, {what}, median of {repeats}",
                         big.text(unit="MB", digits=0), f"{SMALL} tasks {small.text(unit='MB', digits=0)}",
                         ratio, f"<= {TARGET}x", ratio <= TARGET))
     for role in ROLES[1:]:  # where the tree's growth is (the planflow process is the row above)
         big, small = Samples(roles[role][tasks]), Samples(roles[role][SMALL])
-        rows.append(Row("MEM", f"  peak RSS of the run's {role} processes, {tasks} tasks",
+        rows.append(Row("MEM", f"  peak PSS of the run's {role} processes, {tasks} tasks",
                         big.text(unit="MB", digits=0), f"{SMALL} tasks {small.text(unit='MB', digits=0)}",
                         big.median / small.median if small.median else None))
     return rows
