@@ -275,19 +275,33 @@ itself, Prefect's temporary API server (uvicorn, started by the ephemeral mode),
 everything else (the agents, their shells and planflow's agent reaper)."""
 
 
-def _role(pid: int, root: int) -> str:
-    """Which of ``ROLES`` the process ``pid`` (in the tree of ``root``) is, from its command line."""
-    if pid == root:
-        return ROLES[0]
+def _cmdline(pid: int) -> bytes | None:
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return ROLES[3]
+        return None
+
+
+def _role(cmdline: bytes) -> str:
+    """Which of ``ROLES`` (but the first) a process below planflow is, from its command line."""
+    argv = cmdline.split(b"\0")
     if b"uvicorn" in argv:
         return ROLES[1]
-    if argv and os.path.basename(argv[0]) == b"git":
+    if os.path.basename(argv[0]) == b"git":
         return ROLES[2]
     return ROLES[3]
+
+
+def _child_mb(pid: int, root_cmdline: bytes | None, rss_mb: float) -> tuple[str, float] | None:
+    """(role, PSS in MiB) of process ``pid`` below planflow, or None while it is a fork of
+    planflow that has not exec'd yet (its command line is planflow's, or changes while it is
+    read): such a child (``vfork``) shares planflow's memory, which would count twice."""
+    before = _cmdline(pid)
+    mb = _pss_mb(pid, rss_mb)
+    after = _cmdline(pid)
+    if before is None or before != after or before == root_cmdline:
+        return None
+    return _role(before), mb
 
 
 def _pss_mb(pid: int, rss_mb: float) -> float:
@@ -306,8 +320,8 @@ def _pss_mb(pid: int, rss_mb: float) -> float:
 def _sample_tree(process: subprocess.Popen, peaks: list[float], roles: dict[str, float]) -> None:
     """Until ``process`` ends, record in ``peaks`` the largest PSS sum of its tree and the
     largest RSS of itself, and in ``roles`` the largest PSS sum of each kind of process
-    (``ROLES``) in it (MiB). PSS, not RSS, for the sums: a child just forked from planflow
-    shares its pages until it execs, and would count twice."""
+    (``ROLES``) in it (MiB). PSS, not RSS, for the sums, and a child of planflow is counted
+    only once it has exec'd (``_child_mb``): until then it shares planflow's pages."""
     page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
     while process.poll() is None:
         children: dict[int, list[int]] = {}
@@ -327,8 +341,11 @@ def _sample_tree(process: subprocess.Popen, peaks: list[float], roles: dict[str,
             tree.append(pid)
             todo += children.get(pid, [])
         now = dict.fromkeys(ROLES, 0.0)
-        for pid in tree:  # the command line is read each time: a forked child execs later
-            now[_role(pid, process.pid)] += _pss_mb(pid, rss.get(pid, 0) * page_mb)
+        now[ROLES[0]] = _pss_mb(process.pid, rss.get(process.pid, 0) * page_mb)
+        root_cmdline = _cmdline(process.pid)
+        for pid in tree[1:]:  # the command line is read each time: a forked child execs later
+            if (child := _child_mb(pid, root_cmdline, rss.get(pid, 0) * page_mb)) is not None:
+                now[child[0]] += child[1]
         peaks[0] = max(peaks[0], sum(now.values()))
         peaks[1] = max(peaks[1], rss.get(process.pid, 0) * page_mb)
         for role, mb in now.items():
