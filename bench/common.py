@@ -295,11 +295,13 @@ def _role(cmdline: bytes) -> str:
 def _child_mb(pid: int, root_cmdline: bytes | None, rss_mb: float) -> tuple[str, float] | None:
     """(role, PSS in MiB) of process ``pid`` below planflow, or None while it is a fork of
     planflow that has not exec'd yet (its command line is planflow's, or changes while it is
-    read): such a child (``vfork``) shares planflow's memory, which would count twice."""
+    read): such a child (``vfork``) shares planflow's memory, which would count twice; None too
+    when it has no command line (a process exiting, whose memory is gone; its RSS in ``stat``
+    is stale)."""
     before = _cmdline(pid)
     mb = _pss_mb(pid, rss_mb)
     after = _cmdline(pid)
-    if before is None or before != after or before == root_cmdline:
+    if not before or before != after or before == root_cmdline:
         return None
     return _role(before), mb
 
