@@ -172,9 +172,9 @@ def test_plan_text_reaches_no_shell_and_no_git_option(tmp_path, capsys, monkeypa
         calls.append([str(part) for part in command])
         return execute(self, command, *args, **kwargs)
 
-    def record_run(cwd, operation, options, args, env):
+    def record_run(cwd, operation, options, args, env, stdin=None):
         calls.append(["git", *options, *args])
-        return run(cwd, operation, options, args, env)
+        return run(cwd, operation, options, args, env, stdin)
 
     monkeypatch.setattr(gitpython.Git, "execute", record)
     monkeypatch.setattr(command_module, "_execute", record_run)
