@@ -39,7 +39,7 @@ from prefect.futures import PrefectFuture
 from flows.context import RunContext
 from flows.earlier_work import EarlierWork
 from flows.lanes import PhaseLane
-from flows.phase import PhaseResult, collect_spec, over_budget, plan_task_runner
+from flows.phase import PhaseResult, collect_spec, over_budget, plan_task_runner, reserve_slots
 from flows.stacking import stack_outcomes
 from gitops.errors import StackConflict
 from planning.dag import DagScheduler, ScheduleMode, effective_dependencies, global_waves, wave_barriers
@@ -121,7 +121,11 @@ class _DagRun:
             self.result.stopped = True
             self.waiting.clear()
         self.waiting += self.scheduler.start_next()
-        for task_id in [t for t in self.waiting if self.scheduler.base_index(t) <= len(self.tips)]:
+        ready = [t for t in self.waiting if self.scheduler.base_index(t) <= len(self.tips)]
+        if ready:
+            busy = sum(1 for _, future in self.running.values() if not isinstance(future, TaskOutcome))
+            reserve_slots(self.ctx, busy + len(ready))
+        for task_id in ready:
             self.waiting.remove(task_id)
             index = self.scheduler.base_index(task_id)
             spec = self.ctx.task_spec(self.tasks[task_id], self.tips[index - 1] if index else self.base)

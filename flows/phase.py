@@ -27,7 +27,7 @@ from planning.models import Phase, PlanTask
 from planning.schedule import phase_limit, phase_waves
 from planning.status import StatusStore, TaskState, open_store
 from tasks.errors import BudgetReached
-from tasks.limits import agent_tags
+from tasks.limits import agent_tags, reserve_agent_slots
 from tasks.plan_task import TaskOutcome, TaskSpec, run_plan_task
 
 
@@ -82,6 +82,7 @@ def _run_wave(ctx: RunContext, store: StatusStore, runner: PlanTaskRunner, earli
         return False
     specs = [ctx.task_spec(task, result.tip) for task in wave]
     started = [(spec, earlier.outcome(spec)) for spec in specs]
+    reserve_slots(ctx, sum(1 for _, done in started if done is None))
     futures = [(spec, done or submit_spec(ctx, runner, spec)) for spec, done in started]
     outcomes = []
     for spec, future in futures:
@@ -132,6 +133,14 @@ def plan_task_runner(ctx: RunContext, **options: object) -> PlanTaskRunner:
     """A ``PlanTaskRunner`` for ``ctx``'s run (``options``: more ``Task.with_options``
     arguments, e.g. ``task_run_name``)."""
     return PlanTaskRunner(ctx, **options)
+
+
+def reserve_slots(ctx: RunContext, count: int) -> None:
+    """Before ``count`` task runs start in this process, take their agent slots (at most
+    ``max_parallel``) one after another (``tasks.limits.reserve_agent_slots``); nothing for a
+    run whose tasks run on remote workers, which take their own."""
+    if count and not ctx.params.remote:
+        reserve_agent_slots(min(count, ctx.params.max_parallel))
 
 
 def submit_spec(ctx: RunContext, runner: PlanTaskRunner, spec: TaskSpec,

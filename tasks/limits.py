@@ -12,7 +12,9 @@ over the API for every tag of a task run, limit or not.
 Slots are taken through a ``SlotPool``: a slot an agent gives back is lent to this process's
 next agent for ``SLOT_LINGER_S`` seconds before it goes back to the server, which saves two
 API round trips per task (seconds each while the server's database is busy); kept slots go
-back at the end of the run (``agent_limit``).
+back at the end of the run (``agent_limit``). Before a wave starts, its slots are taken one
+after another (``reserve_agent_slots``): asked for at once while the wave's task runs are
+written, a local server's SQLite refuses some as busy and Prefect's client retries after 2 s.
 """
 
 from __future__ import annotations
@@ -74,6 +76,13 @@ def agent_slot() -> Iterator[None]:
     Raises ``ConcurrencySlotAcquisitionError`` when the limit does not exist."""
     with _pool.slot():
         yield
+
+
+def reserve_agent_slots(count: int) -> int:
+    """Take slots of ``planflow-agents`` now, before a wave of agents asks for them at once,
+    until this process keeps ``count`` (``SlotPool.reserve``: without waiting, a slot unused
+    for ``SLOT_LINGER_S`` goes back). Returns how many were taken."""
+    return _pool.reserve(count)
 
 
 def agent_tags(agent: str) -> set[str]:

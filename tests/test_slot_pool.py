@@ -1,7 +1,8 @@
 """Agent slots (``tasks.limits.agent_slot`` through ``tasks.slot_pool.SlotPool``) with Prefect's
 temporary local server, in child processes: a slot is kept between one agent and the next,
-goes back to the limit at the end of the run (``agent_limit``), and the exit leaves no server
-behind."""
+goes back to the limit at the end of the run (``agent_limit``), slots taken ahead of a wave
+(``reserve_agent_slots``) stop at the limit without waiting and are the ones the agents get, and
+the exit leaves no server behind."""
 
 from __future__ import annotations
 
@@ -26,6 +27,22 @@ with agent_limit():
     with agent_slot():
         pass
     print(taken())
+print(taken())
+"""
+
+RESERVED = """
+from prefect.client.orchestration import get_client
+from tasks.limits import AGENT_LIMIT, agent_limit, agent_slot, reserve_agent_slots
+
+def taken():
+    with get_client(sync_client=True) as client:
+        return client.read_global_concurrency_limit_by_name(AGENT_LIMIT).active_slots
+
+with agent_limit():
+    print(reserve_agent_slots(5), taken())
+    print(reserve_agent_slots(2), taken())
+    with agent_slot(), agent_slot(), agent_slot():
+        print(taken())
 print(taken())
 """
 
@@ -58,3 +75,14 @@ def test_a_slot_is_kept_for_the_next_agent_and_given_back_at_the_end_of_the_run(
     assert _python(TWO_AGENTS, env).split() == ["1", "0"]
     # and the exit left no temporary server behind
     assert _servers_of(home) == []
+
+
+def test_slots_reserved_ahead_of_a_wave_stop_at_the_limit_and_are_lent_to_its_agents(tmp_path):
+    env = {name: value for name, value in os.environ.items() if name != "PREFECT_API_URL"}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "PYTHONPATH": str(ROOT),
+            "PLANFLOW_AGENT_LIMIT": "3"}
+    lines = _python(RESERVED, env).splitlines()
+    # 5 asked, 3 taken (the limit is full: no wait); 2 asked while 3 are kept: none taken
+    assert lines[:2] == ["3 3", "0 3"]
+    # three agents at once hold the reserved slots (a fourth request would have waited forever)
+    assert lines[2:] == ["3", "0"]
