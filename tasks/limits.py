@@ -25,7 +25,7 @@ from contextlib import contextmanager
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from tasks.leases import release_expired_slots
 from tasks.slot_pool import SlotPool
@@ -48,15 +48,19 @@ def default_agent_slots() -> int:
 
 def ensure_agent_limit() -> None:
     """Create the ``planflow-agents`` global concurrency limit when the server has none;
-    an existing limit (set by the operator) is left as it is. Slots a killed run left taken
+    an existing limit (set by the operator, or by another run starting at the same moment) is
+    left as it is. Slots a killed run left taken
     on a temporary local server go back first (``tasks.leases``)."""
     release_expired_slots()
     with get_client(sync_client=True) as client:
         try:
             client.read_global_concurrency_limit_by_name(AGENT_LIMIT)
         except ObjectNotFound:
-            client.create_global_concurrency_limit(
-                GlobalConcurrencyLimitCreate(name=AGENT_LIMIT, limit=default_agent_slots()))
+            try:
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=AGENT_LIMIT, limit=default_agent_slots()))
+            except ObjectAlreadyExists:  # another run starting at the same time created it
+                pass
 
 
 @contextmanager

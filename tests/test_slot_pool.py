@@ -2,7 +2,8 @@
 temporary local server, in child processes: a slot is kept between one agent and the next,
 goes back to the limit at the end of the run (``agent_limit``), slots taken ahead of a wave
 (``reserve_agent_slots``) stop at the limit without waiting and are the ones the agents get, and
-the exit leaves no server behind."""
+the exit leaves no server behind; and (on the session's server) a limit another run created a
+moment ago is kept."""
 
 from __future__ import annotations
 
@@ -86,3 +87,18 @@ def test_slots_reserved_ahead_of_a_wave_stop_at_the_limit_and_are_lent_to_its_ag
     assert lines[:2] == ["3 3", "0 3"]
     # three agents at once hold the reserved slots (a fourth request would have waited forever)
     assert lines[2:] == ["3", "0"]
+
+
+def test_an_agent_limit_created_by_a_run_starting_at_the_same_moment_is_kept(prefect_api, monkeypatch):
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.exceptions import ObjectNotFound
+
+    from tasks.limits import ensure_agent_limit
+
+    ensure_agent_limit()  # the other run's: the limit exists now
+
+    def not_yet(self, name):  # what this run read a moment before the other run created it
+        raise ObjectNotFound(None)
+
+    monkeypatch.setattr(SyncPrefectClient, "read_global_concurrency_limit_by_name", not_yet)
+    ensure_agent_limit()  # its create meets the existing limit: no ObjectAlreadyExists
