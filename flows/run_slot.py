@@ -31,15 +31,15 @@ from pathlib import Path
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import Cancelled, State
 
 from flows.stale_runs import WAITING_TAG, running_runs_of
 from gitops.runlock import RunInProgress, hold_run_lock
 from tasks.leases import LEASE_S, release_expired_slots
+from tasks.limits import ensure_global_limit
 from tasks.run_log import run_logger
 
 LIMIT_PREFIX = "planflow-run-"
@@ -75,7 +75,7 @@ def run_slot(state_dir: Path, run_id: str, wait_s: float = 0.0) -> Iterator[None
     live run holds either. Raises ``RunInProgress`` (naming the holder: its pid and flow run)
     when they are still taken after ``wait_s``, and Prefect's errors when the server cannot
     be reached."""
-    _ensure_limit(run_limit(run_id))
+    ensure_global_limit(run_limit(run_id), 1)
     deadline, tagged = time.monotonic() + wait_s, False
     with ExitStack() as waiting:
         while True:
@@ -110,17 +110,6 @@ def _named(busy: RunInProgress, state_dir: Path, run_id: str) -> RunInProgress:
         return busy
     return RunInProgress(f"run {run_id} {BUSY} (pid {busy.holder}) in flow run '{name}'"
                          f" ({flow_run_id}); wait for it or stop it first", busy.holder)
-
-
-def _ensure_limit(name: str) -> None:
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            try:
-                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-            except ObjectAlreadyExists:  # another run created it just now
-                pass
 
 
 def _this_flow_run() -> UUID | None:

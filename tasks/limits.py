@@ -52,14 +52,20 @@ def ensure_agent_limit() -> None:
     left as it is. Slots a killed run left taken
     on a temporary local server go back first (``tasks.leases``)."""
     release_expired_slots()
+    ensure_global_limit(AGENT_LIMIT, default_agent_slots())
+
+
+def ensure_global_limit(name: str, limit: int) -> None:
+    """Create the global concurrency limit ``name`` with ``limit`` slots when the server has
+    none; an existing one (also one that another run created between this read and this create)
+    is left as it is."""
     with get_client(sync_client=True) as client:
         try:
-            client.read_global_concurrency_limit_by_name(AGENT_LIMIT)
+            client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
             try:
-                client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(name=AGENT_LIMIT, limit=default_agent_slots()))
-            except ObjectAlreadyExists:  # another run starting at the same time created it
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+            except ObjectAlreadyExists:  # another run created it just now
                 pass
 
 

@@ -149,8 +149,7 @@ class SlotPool:
         limit is full, or missing: ``slot`` then waits or raises as usual). Returns how many
         were taken."""
         with self._lock:
-            self._holders = [holder for holder in self._holders if holder.alive()]
-            missing = count - len(self._holders)
+            missing = count - len(self._live())
         taken = 0
         for _ in range(missing):
             holder = _Holder(self.limit, self.linger_s, wait=False)
@@ -181,5 +180,11 @@ class SlotPool:
         holder = _Holder(self.limit, self.linger_s)
         holder.acquire()
         with self._lock:
-            self._holders.append(holder)
+            self._live().append(holder)
         return holder
+
+    def _live(self) -> list[_Holder]:
+        """The slots this process keeps (lent or idle), the ones gone back dropped; call with
+        ``_lock`` held."""
+        self._holders = [holder for holder in self._holders if holder.alive()]
+        return self._holders
