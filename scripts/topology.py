@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -376,7 +377,7 @@ def end_process(topology: "Topology", name: str, sig: int, grace_s: float) -> di
         found = set(session_processes(root_pid)) | set(marked_processes(topology.root, name))
         return found | descendants(found | {root_pid})
 
-    pids = members()
+    pids = _frozen(members) if sig == signal.SIGKILL else members()
     for pid in pids:
         try:
             os.kill(pid, sig)
@@ -398,6 +399,25 @@ def end_process(topology: "Topology", name: str, sig: int, grace_s: float) -> di
         killed |= left
         time.sleep(0.2)
     return {"processes": len(pids | killed), "killed": len(killed)}
+
+
+def _frozen(members: Callable[[], set[int]]) -> set[int]:
+    """SIGSTOP every process of ``members()``, again while new ones appear (forked before
+    their parent stopped), and return them all: a machine that dies ends its processes at one
+    instant, so none of them may see another one die first (a flow run that saw its `git push`
+    killed would report a failure instead of vanishing)."""
+    stopped: set[int] = set()
+    for _ in range(20):
+        new = members() - stopped
+        if not new:
+            break
+        for pid in new:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+        stopped |= new
+    return stopped
 
 
 def descendants(pids: set[int]) -> set[int]:
@@ -542,7 +562,8 @@ def _machine(args: argparse.Namespace) -> Topology | None:
 
 
 def cmd_end(args: argparse.Namespace) -> int:
-    """``kill``: SIGKILL a machine's worker and flow runs at once (the machine dies);
+    """``kill``: SIGKILL a machine's worker and flow runs at once (the machine dies: all are
+    stopped first, so none sees another die);
     ``stop``: SIGTERM, SIGKILL after ``--grace`` seconds."""
     topology = _machine(args)
     if topology is None:
